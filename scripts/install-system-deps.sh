@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages vipmesh and its test suite need. Idempotent.
+# Node.js >= 20 must already be there (Debian 12's own nodejs is 18: use NodeSource or nvm).
+set -euo pipefail
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-system-deps: run as root (sudo $0)" >&2
+  exit 2
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  echo "install-system-deps: vipmesh needs Node.js >= 20 (found: $(node --version 2>/dev/null || echo none))" >&2
+  exit 2
+fi
+packages=(
+  iptables   # iptables-restore/-save (nft backend) in task, host and sandbox namespaces
+  iproute2   # ip netns, veth: the test hosts
+  ipvsadm    # IPVS reads and writes
+  util-linux # nsenter
+  kmod       # modprobe, depmod
+)
+export DEBIAN_FRONTEND=noninteractive
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
