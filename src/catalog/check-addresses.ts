@@ -1,0 +1,78 @@
+// Addresses on overlay networks: VIPs, task addresses and ingress sandbox
+// addresses all share each network's subnet.
+import { presence, type Draft } from './draft.js';
+import { contains, parseIp, parseCidr, reservedRole, type Cidr, type Ip } from './ip.js';
+import { compareText, problem } from './problems.js';
+import type { CatalogProblem, Network } from './types.js';
+
+/** Addresses in the draft passed the schema, so they parse; a throw here is a bug. */
+export function ipOf(text: string): Ip {
+  const parsed = parseIp(text);
+  if (!parsed.ok) throw new Error(`internal: unparsed address ${text}`);
+  return parsed.value;
+}
+
+export function cidrOf(network: Network): Cidr {
+  const parsed = parseCidr(network.subnet);
+  if (!parsed.ok) throw new Error(`internal: unparsed subnet ${network.subnet}`);
+  return parsed.value;
+}
+
+const familyName = (family: 4 | 6): string => (family === 4 ? 'IPv4' : 'IPv6');
+
+/** Whether `text` can be an interface address on `network`: same family, inside, not reserved. */
+export function placeProblem(network: Network, text: string, path: string): CatalogProblem | undefined {
+  const ip = ipOf(text);
+  const cidr = cidrOf(network);
+  if (ip.family !== network.family) {
+    return problem(path, `${text} is an ${familyName(ip.family)} address but ${network.name} is an `
+      + `${familyName(network.family)} network (${network.subnet})`);
+  }
+  if (!contains(cidr, ip)) return problem(path, `${text} is not inside ${network.name}'s subnet ${network.subnet}`);
+  const role = reservedRole(cidr, ip);
+  if (role !== undefined) return problem(path, `${text} is the ${role} address of ${network.name}'s subnet ${network.subnet}`);
+  return undefined;
+}
+
+/** An address on a network named by the catalog: the network must exist, then the address must fit. */
+export function addressProblem(draft: Draft, networkName: string, text: string, path: string): CatalogProblem | undefined {
+  const network = draft.networks.entries.get(networkName);
+  if (network !== undefined) return placeProblem(network, text, path);
+  return presence(draft.networks, networkName) === 'missing' ? problem(path, `unknown network "${networkName}"`) : undefined;
+}
+
+interface Use { readonly network: string; readonly address: string; readonly path: string }
+
+function uses(draft: Draft): Use[] {
+  const out: Use[] = [];
+  for (const [name, { service }] of draft.services.entries) {
+    for (const [network, address] of Object.entries(service.vips)) {
+      out.push({ network, address, path: `services.${name}.vips.${network}` });
+    }
+  }
+  for (const [name, task] of draft.tasks.entries) {
+    for (const [network, address] of Object.entries(task.addresses)) {
+      out.push({ network, address, path: `tasks.${name}.addresses.${network}` });
+    }
+  }
+  if (draft.ingress !== undefined) {
+    for (const [name, node] of draft.nodes.entries) {
+      if (node.ingressSandbox === undefined) continue;
+      out.push({ network: draft.ingress.name, address: node.ingressSandbox.address, path: `nodes.${name}.ingressSandbox.address` });
+    }
+  }
+  return out.filter((u) => draft.networks.entries.has(u.network));
+}
+
+/** Every use of an address after the first (in path order) on the same network is an error naming the first. */
+export function checkDuplicateAddresses(draft: Draft): CatalogProblem[] {
+  const first = new Map<string, Use>();
+  const out: CatalogProblem[] = [];
+  for (const use of uses(draft).sort((a, b) => compareText(a.path, b.path))) {
+    const key = `${use.network} ${use.address}`;
+    const owner = first.get(key);
+    if (owner === undefined) first.set(key, use);
+    else out.push(problem(use.path, `${use.address} is already used by ${owner.path}`));
+  }
+  return out;
+}

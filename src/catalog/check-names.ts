@@ -1,0 +1,135 @@
+// Names become DNS names (services, aliases, tasks, PTR networks) or host
+// names (nodes), so they follow RFC 1123 and collide case-insensitively.
+import type { Draft } from './draft.js';
+import { compareText, joinPath, problem } from './problems.js';
+import type { CatalogProblem } from './types.js';
+
+const LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+const MAX_DNS_NAME = 253;
+const LABEL_RULE = '1 to 63 letters, digits and hyphens, not starting or ending with a hyphen';
+
+export function isLabel(name: string): boolean {
+  return LABEL.test(name);
+}
+
+export function labelProblem(path: string, name: string): CatalogProblem | undefined {
+  return isLabel(name) ? undefined : problem(path, `"${name}" is not a valid name: use ${LABEL_RULE}`);
+}
+
+export function taskNameProblem(path: string, name: string): CatalogProblem | undefined {
+  if (name.length > MAX_DNS_NAME) {
+    return problem(path, `the task name is ${name.length} characters long; at most ${MAX_DNS_NAME} are allowed`);
+  }
+  if (name.split('.').every(isLabel)) return undefined;
+  return problem(path, `"${name}" is not a valid task name: use dot-separated labels of ${LABEL_RULE}`);
+}
+
+interface Claim {
+  readonly name: string;
+  readonly path: string;
+  readonly what: string;
+  /** For service names and aliases: the service the name leads to. */
+  readonly service?: string;
+  readonly isAlias?: boolean;
+}
+
+/** First claim of a name wins; each later one (compared case-insensitively) is reported. */
+function collisions(claims: readonly Claim[], describe: (later: Claim, first: Claim) => string): CatalogProblem[] {
+  const seen = new Map<string, Claim>();
+  const out: CatalogProblem[] = [];
+  for (const claim of claims) {
+    const key = claim.name.toLowerCase();
+    const first = seen.get(key);
+    if (first === undefined) seen.set(key, claim);
+    else {
+      const caseNote = first.name === claim.name ? '' : ' (names are case-insensitive)';
+      out.push(problem(claim.path, describe(claim, first) + caseNote));
+    }
+  }
+  return out;
+}
+
+const sameName = (later: Claim, first: Claim): string => `"${later.name}" is the same name as ${first.what}`;
+
+function rawNames(section: { entries: ReadonlyMap<string, unknown>; broken: ReadonlySet<string> }): string[] {
+  return [...section.entries.keys(), ...section.broken].sort(compareText);
+}
+
+const RESERVED = 'it would shadow the tasks.<service> lookups';
+
+function serviceNames(draft: Draft): CatalogProblem[] {
+  const out: CatalogProblem[] = [];
+  const claims: Claim[] = [];
+  const names = rawNames(draft.services);
+  for (const name of names) {
+    const path = joinPath('services', name);
+    const bad = labelProblem(path, name);
+    if (bad !== undefined) out.push(bad);
+    else if (name.toLowerCase() === 'tasks') out.push(problem(path, `a service can't be named "tasks": ${RESERVED}`));
+    else claims.push({ name, path, what: `service ${name}`, service: name });
+  }
+  // Aliases come after every service name, so an alias is blamed rather than the service it shadows.
+  for (const [name, { service }] of draft.services.entries) {
+    for (const [i, alias] of service.aliases.entries()) {
+      const path = `services.${name}.aliases[${i}]`;
+      const bad = labelProblem(path, alias);
+      if (bad !== undefined) out.push(bad);
+      else if (alias.toLowerCase() === 'tasks') out.push(problem(path, `an alias can't be "tasks": ${RESERVED}`));
+      else claims.push({ name: alias, path, what: `an alias of service ${name}`, service: name, isAlias: true });
+    }
+  }
+  out.push(...collisions(claims, (later, first) => {
+    if (first.isAlias === true) return `"${later.name}" is already ${first.what}`;
+    if (later.isAlias !== true) return sameName(later, first);
+    return first.service === later.service
+      ? `"${later.name}" is already the service's own name`
+      : `"${later.name}" is already the name of ${first.what}`;
+  }));
+  return out;
+}
+
+function taskNames(draft: Draft): CatalogProblem[] {
+  const out: CatalogProblem[] = [];
+  const serviceClaims = new Map<string, string>();
+  for (const [name, { service }] of draft.services.entries) {
+    serviceClaims.set(name.toLowerCase(), `the name of service ${name}`);
+    for (const alias of service.aliases) {
+      if (!serviceClaims.has(alias.toLowerCase())) serviceClaims.set(alias.toLowerCase(), `an alias of service ${name}`);
+    }
+  }
+  const claims: Claim[] = [];
+  for (const name of rawNames(draft.tasks)) {
+    const path = joinPath('tasks', name);
+    const bad = taskNameProblem(path, name);
+    const shadowed = serviceClaims.get(name.toLowerCase());
+    if (bad !== undefined) out.push(bad);
+    else if (name.toLowerCase().startsWith('tasks.')) {
+      out.push(problem(path, `a task name can't start with "tasks.": ${RESERVED}`));
+    } else if (shadowed !== undefined) {
+      out.push(problem(path, `"${name}" is already ${shadowed}; DNS could not tell them apart`));
+    }
+    claims.push({ name, path, what: `task ${name}` });
+  }
+  return [...out, ...collisions(claims, sameName)];
+}
+
+function plainNames(draft: Draft, section: 'networks' | 'nodes', what: string): CatalogProblem[] {
+  const out: CatalogProblem[] = [];
+  const claims: Claim[] = [];
+  for (const name of rawNames(draft[section])) {
+    const path = joinPath(section, name);
+    const bad = labelProblem(path, name);
+    if (bad !== undefined) out.push(bad);
+    claims.push({ name, path, what: `${what} ${name}` });
+  }
+  return [...out, ...collisions(claims, sameName)];
+}
+
+export function checkNames(draft: Draft): CatalogProblem[] {
+  return [
+    ...plainNames(draft, 'networks', 'network'),
+    ...plainNames(draft, 'nodes', 'node'),
+    ...serviceNames(draft),
+    ...taskNames(draft),
+  ];
+}

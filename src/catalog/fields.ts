@@ -1,0 +1,75 @@
+// Field-level schemas shared by the entry schemas in schema.ts. Each carries
+// its own plain-English message, so zod's wording never reaches users.
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+import { parseCidr, parseIp } from './ip.js';
+
+/** A message for a wrong value, and "is required" when the value is missing. */
+export function says(message: string): { error: (issue: { readonly input?: unknown }) => string } {
+  return { error: (issue) => (issue.input === undefined ? 'is required' : message) };
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+export function wholeNumber(min: number, max?: number) {
+  const message = max === undefined
+    ? `must be a whole number of at least ${min}`
+    : `must be a whole number from ${min} to ${max}`;
+  const base = z.number(says(message)).int(message).min(min, message);
+  return max === undefined ? base : base.max(max, message);
+}
+
+export function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, says(`must be one of: ${values.join(', ')}`));
+}
+
+export const portNumber = wholeNumber(1, 65535);
+export const seconds = wholeNumber(0);
+/** The kernel holds persistence as a 32-bit count of jiffies: 31 days fits at any HZ up to 1000. */
+export const persistenceSeconds = wholeNumber(0, 31 * 86_400);
+
+export const absolutePath = z
+  .string(says('must be an absolute path such as /run/netns/name'))
+  .refine((p) => p.startsWith('/') && !p.includes('\0'), 'must be an absolute path such as /run/netns/name');
+
+export const address = z.string(says('must be an IP address such as 10.0.1.2')).transform((text, ctx) => {
+  const parsed = parseIp(text);
+  if (parsed.ok) return parsed.value.text;
+  ctx.addIssue({ code: 'custom', message: parsed.message });
+  return z.NEVER;
+});
+
+export const subnet = z.string(says('must be a CIDR such as 10.0.1.0/24')).transform((text, ctx) => {
+  const parsed = parseCidr(text);
+  if (parsed.ok) return parsed.value;
+  ctx.addIssue({ code: 'custom', message: parsed.message });
+  return z.NEVER;
+});
+
+export function duration(defaultMs: number) {
+  return z.unknown().transform((value, ctx) => {
+    const parsed = parseDuration(value);
+    if (parsed.ok) return parsed.ms;
+    ctx.addIssue({ code: 'custom', message: parsed.message });
+    return z.NEVER;
+  }).default(defaultMs);
+}
+
+export const nameText = (what: string) => z.string(says(`must be ${what} name`));
+export const nameMap = <T extends z.ZodType>(what: string, value: T) =>
+  z.record(z.string(), value, says(`must be a map of ${what}`));
+
+/** Several mutually exclusive keys: counted on the raw input so the rule is reported alongside field errors. */
+export function exactlyOne(keys: readonly string[], none: string) {
+  return (value: unknown, ctx: z.RefinementCtx): void => {
+    if (!isRecord(value)) return;
+    const given = keys.filter((k) => value[k] !== undefined);
+    if (given.length === 0) ctx.addIssue({ code: 'custom', message: none });
+    if (given.length > 1) ctx.addIssue({ code: 'custom', message: `has ${given.join(' and ')}; give only one` });
+  };
+}
+export const whenRecord = { when: (payload: { value: unknown }) => isRecord(payload.value) };

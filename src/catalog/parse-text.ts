@@ -1,0 +1,77 @@
+// Text → plain value. JSON goes through the YAML parser too (JSON is YAML
+// 1.2), so duplicate keys are caught in both.
+import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document, type YAMLError } from 'yaml';
+import { joinPath, problem } from './problems.js';
+import type { CatalogProblem } from './types.js';
+
+export interface ParsedText {
+  /** Absent when the text can't be used (syntax errors, duplicate keys). */
+  readonly value?: unknown;
+  readonly problems: CatalogProblem[];
+}
+
+export function parseText(text: string): ParsedText {
+  const lines = new LineCounter();
+  // Merge keys (<<: *defaults) let operators share settings between services.
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, merge: true });
+  const at = (e: YAMLError): string => {
+    const { line, col } = lines.linePos(e.pos[0]);
+    return `(line ${line}, column ${col})`;
+  };
+  const problems: CatalogProblem[] = [];
+  // Any error, a duplicate key included, stops here: which of two values the
+  // author meant is a guess, and problems found in a guess would mislead.
+  for (const e of doc.errors) {
+    if (e.code === 'DUPLICATE_KEY') {
+      const found = findKey(doc, startsAt(e.pos[0]));
+      problems.push(found === undefined
+        ? problem('', `duplicate key ${at(e)}`)
+        : problem(found.path, `duplicate key "${found.key}" ${at(e)}`));
+    } else if (e.code === 'MULTIPLE_DOCS') {
+      problems.push(problem('', `the catalog must be a single YAML document, but a second one starts here ${at(e)}`));
+    } else {
+      problems.push(problem('', `YAML syntax error: ${e.message.replace(/\.$/, '')} ${at(e)}`));
+    }
+  }
+  for (const w of doc.warnings) problems.push(problem('', `YAML warning: ${w.message.replace(/\.$/, '')} ${at(w)}`));
+  if (doc.errors.length > 0) return { problems };
+  // A list or map used as a key can't become a name (and toJS would stringify it noisily).
+  const complex = findKey(doc, (node) => node !== null && !isScalar(node));
+  if (complex !== undefined) {
+    const offset = isNode(complex.node) ? complex.node.range?.[0] ?? 0 : 0;
+    const { line, col } = lines.linePos(offset);
+    return { problems: [...problems, problem(complex.parent, `a key must be a plain name, not a list or map (line ${line}, column ${col})`)] };
+  }
+  try {
+    return { value: doc.toJS({ maxAliasCount: 10_000 }), problems };
+  } catch (e) {
+    // toJS throws on alias bombs and similar abuse; report it rather than crash.
+    return { problems: [...problems, problem('', `the catalog can't be read: ${e instanceof Error ? e.message : String(e)}`)] };
+  }
+}
+
+interface FoundKey { readonly path: string; readonly parent: string; readonly key: string; readonly node: unknown }
+
+/** The first map key, in document order, that `match` accepts, with its dotted path. */
+function findKey(doc: Document, match: (node: unknown) => boolean): FoundKey | undefined {
+  const walk = (node: unknown, path: string): FoundKey | undefined => {
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+        const here = joinPath(path, key);
+        if (match(pair.key)) return { path: here, parent: path, key, node: pair.key };
+        const inner = walk(pair.value, here);
+        if (inner !== undefined) return inner;
+      }
+    } else if (isSeq(node)) {
+      for (const [i, item] of node.items.entries()) {
+        const inner = walk(item, joinPath(path, i));
+        if (inner !== undefined) return inner;
+      }
+    }
+    return undefined;
+  };
+  return walk(doc.contents, '');
+}
+
+const startsAt = (offset: number) => (node: unknown): boolean => isScalar(node) && node.range?.[0] === offset;

@@ -1,0 +1,108 @@
+// The catalog after validation: every default filled in, every reference checked.
+// Records are keyed by name; iteration order is not relied upon anywhere (the
+// planner sorts), so a catalog read from YAML and one read from JSON plan alike.
+
+export type Family = 4 | 6;
+
+export interface Network {
+  readonly name: string;
+  readonly subnet: string; // canonical CIDR, e.g. "10.0.1.0/24"
+  readonly family: Family;
+  readonly ingress: boolean;
+}
+
+export interface IngressSandbox {
+  readonly netns: string;
+  readonly address: string;
+}
+
+export interface Node {
+  readonly name: string;
+  readonly address: string;
+  /** The namespace that plays this node's host; undefined means the agent's own. */
+  readonly netns?: string;
+  readonly ingressSandbox?: IngressSandbox;
+}
+
+export type Protocol = 'tcp' | 'udp' | 'sctp';
+export type PublishMode = 'ingress' | 'host';
+
+export interface Port {
+  readonly target: number;
+  readonly published: number;
+  readonly protocol: Protocol;
+  readonly mode: PublishMode;
+  /** Host mode only: the task network traffic is sent to (validated to be non-ingress). */
+  readonly network?: string;
+}
+
+export const SCHEDULERS = [
+  'rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos',
+] as const;
+export type Scheduler = (typeof SCHEDULERS)[number];
+
+export interface LoadBalancing {
+  readonly scheduler: Scheduler;
+  /** Sticky seconds; 0 means not persistent. */
+  readonly persistence: number;
+  /** Seconds a leaving real server may drain before it is deleted. */
+  readonly drainTimeout: number;
+}
+
+export type HealthProbe =
+  | { readonly kind: 'tcp'; readonly port: number }
+  | { readonly kind: 'http'; readonly port: number; readonly path: string }
+  | { readonly kind: 'exec'; readonly argv: readonly string[] };
+
+export interface Healthcheck {
+  readonly probe: HealthProbe;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly retries: number;
+}
+
+export type EndpointMode = 'vip' | 'dnsrr';
+
+export interface Service {
+  readonly name: string;
+  readonly endpointMode: EndpointMode;
+  /** Network name → VIP (vip mode only; may include the ingress network). */
+  readonly vips: Readonly<Record<string, string>>;
+  /** Every network the service is attached to, sorted (vip mode: the VIP networks). */
+  readonly networks: readonly string[];
+  readonly aliases: readonly string[];
+  readonly ports: readonly Port[];
+  readonly lb: LoadBalancing;
+  readonly healthcheck?: Healthcheck;
+}
+
+export type TaskHealth = 'healthy' | 'unhealthy' | 'unknown';
+
+export interface Task {
+  readonly name: string;
+  readonly service?: string;
+  readonly node: string;
+  /** Namespace path; a catalog `pid: N` becomes /proc/N/ns/net. */
+  readonly netns: string;
+  /** Network name → address. */
+  readonly addresses: Readonly<Record<string, string>>;
+  readonly state: string;
+  readonly health: TaskHealth;
+  readonly weight: number;
+}
+
+export interface Catalog {
+  readonly version: 1;
+  readonly networks: Readonly<Record<string, Network>>;
+  readonly nodes: Readonly<Record<string, Node>>;
+  readonly services: Readonly<Record<string, Service>>;
+  readonly tasks: Readonly<Record<string, Task>>;
+}
+
+/** One validation problem: where (dotted path into the catalog) and what, as a sentence. */
+export interface CatalogProblem {
+  readonly path: string;
+  readonly message: string;
+}
+
+export const DEFAULT_DRAIN_TIMEOUT_S = 60;
