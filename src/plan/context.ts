@@ -1,0 +1,80 @@
+// What every namespace planner needs, computed once per node plan.
+import type { Catalog, Service, Task } from '../catalog/types.js';
+import { compareAddresses } from './address.js';
+import { compareText } from './marks.js';
+import { serves } from './serving.js';
+import type { NodeFacts, RealServer, Sysctl, VirtualService } from './types.js';
+
+export interface PlanContext {
+  readonly catalog: Catalog;
+  readonly node: string;
+  readonly facts: NodeFacts;
+  /** Service name → its serving tasks, by name. */
+  readonly servingTasks: ReadonlyMap<string, readonly Task[]>;
+}
+
+export function makeContext(catalog: Catalog, node: string, facts: NodeFacts): PlanContext {
+  const servingTasks = new Map<string, Task[]>();
+  for (const task of Object.values(catalog.tasks).sort((a, b) => compareText(a.name, b.name))) {
+    if (task.service === undefined || !serves(catalog, task, node, facts.probes)) continue;
+    const list = servingTasks.get(task.service);
+    if (list) list.push(task);
+    else servingTasks.set(task.service, [task]);
+  }
+  return { catalog, node, facts, servingTasks };
+}
+
+export function sortedServices(catalog: Catalog): Service[] {
+  return Object.values(catalog.services).sort((a, b) => compareText(a.name, b.name));
+}
+
+/** The service's serving tasks on one network, as real servers at `port`. */
+export function realServers(ctx: PlanContext, service: string, network: string, port: number): RealServer[] {
+  const servers: RealServer[] = [];
+  for (const task of ctx.servingTasks.get(service) ?? []) {
+    const address = task.addresses[network];
+    if (address !== undefined) servers.push({ address, port, weight: task.weight, task: task.name });
+  }
+  return servers.sort((a, b) => compareAddresses(a.address, b.address));
+}
+
+/** An fwmark virtual service with the service's load-balancing settings. */
+export function virtualService(service: Service, fwmark: number, label: string, servers: readonly RealServer[]): VirtualService {
+  return {
+    label,
+    fwmark,
+    scheduler: service.lb.scheduler,
+    persistence: service.lb.persistence,
+    drainTimeout: service.lb.drainTimeout,
+    realServers: servers,
+  };
+}
+
+/** `uname -r` → [major, minor]; an unparsable release counts as new. */
+function kernelVersion(release: string): [number, number] {
+  const match = /^(\d+)\.(\d+)/.exec(release);
+  return match ? [Number(match[1]), Number(match[2])] : [Number.MAX_SAFE_INTEGER, 0];
+}
+
+/**
+ * IPVS knobs for a namespace holding vipmesh virtual services. conn_reuse_mode=0
+ * avoided 1 s SYN stalls before 5.9; from 5.9 on the default is right and 0
+ * would send port-reusing clients to drained servers.
+ */
+export function ipvsSysctls(kernelRelease: string): Sysctl[] {
+  const [major, minor] = kernelVersion(kernelRelease);
+  const sysctls: Sysctl[] = [];
+  if (major < 5 || (major === 5 && minor < 9)) sysctls.push({ name: 'net.ipv4.vs.conn_reuse_mode', value: '0' });
+  sysctls.push(
+    { name: 'net.ipv4.vs.conntrack', value: '1' },
+    { name: 'net.ipv4.vs.expire_nodest_conn', value: '1' },
+    { name: 'net.ipv4.vs.expire_quiescent_template', value: '1' },
+  );
+  return sysctls;
+}
+
+export function sortSysctls(sysctls: Iterable<Sysctl>): Sysctl[] {
+  const byName = new Map<string, Sysctl>();
+  for (const s of sysctls) byName.set(s.name, s);
+  return [...byName.values()].sort((a, b) => compareText(a.name, b.name));
+}

@@ -1,0 +1,92 @@
+// A running local task's namespace: the 127.0.0.11 redirect and, for every vip-mode
+// service it shares a non-ingress network with, a VIP balanced by IPVS.
+import type { Task } from '../catalog/types.js';
+import { type PlanContext, ipvsSysctls, realServers, sortSysctls, sortedServices, virtualService } from './context.js';
+import { assignVipMarks } from './marks.js';
+import {
+  RESOLVER_ADDRESS, TCP_PORT_TOKEN, UDP_PORT_TOKEN, comment, endpoint, host, matchMark, protoPort, setMark,
+} from './rules.js';
+import type { Chain, NamespacePlan, VirtualService } from './types.js';
+
+interface Vip {
+  readonly label: string;
+  readonly service: string;
+  readonly network: string;
+  readonly address: string;
+  readonly taskAddress: string;
+}
+
+export function planTaskNamespace(ctx: PlanContext, task: Task): NamespacePlan {
+  const ports = ctx.facts.resolverPorts.get(task.netns) ?? null;
+  const chains: Chain[] = dnsChains(ports?.udp ?? UDP_PORT_TOKEN, ports?.tcp ?? TCP_PORT_TOKEN);
+
+  const vips = visibleVips(ctx, task);
+  const marks = assignVipMarks(vips.map((v) => v.label), ctx.facts.marks.get(task.netns));
+  const markRules: string[] = [];
+  const snatRules: string[] = [];
+  const ipvs: VirtualService[] = [];
+  for (const vip of vips) {
+    const mark = marks.get(vip.label)!;
+    const service = ctx.catalog.services[vip.service]!;
+    markRules.push(`-d ${host(vip.address, 4)} ${comment(vip.label)} ${setMark(mark)}`);
+    // SNAT on the fwmark rather than `-m ipvs`: the match needs no IPVS module, so
+    // this table still applies on a kernel without IPVS.
+    snatRules.push(`${matchMark(mark)} ${comment(vip.label)} -j SNAT --to-source ${vip.taskAddress}`);
+    ipvs.push(virtualService(service, mark, vip.label, realServers(ctx, vip.service, vip.network, 0)));
+  }
+  if (vips.length > 0) {
+    chains.push(
+      { family: 4, table: 'mangle', name: 'VIPMESH-OUTPUT', group: 'datapath', jumps: [{ from: 'OUTPUT', match: '' }], rules: markRules },
+      { family: 4, table: 'nat', name: 'VIPMESH-POSTROUTING', group: 'datapath', jumps: [{ from: 'POSTROUTING', match: '' }], rules: snatRules },
+    );
+  }
+  return {
+    key: task.netns,
+    netns: task.netns,
+    role: 'task',
+    task: task.name,
+    chains,
+    ipvs,
+    sysctls: vips.length > 0 ? sortSysctls(ipvsSysctls(ctx.facts.kernelRelease)) : [],
+    resolverPorts: ports,
+  };
+}
+
+function dnsChains(udp: number | string, tcp: number | string): Chain[] {
+  const to = (port: number | string) => `-j DNAT --to-destination ${endpoint(RESOLVER_ADDRESS, port, 4)}`;
+  const src = host(RESOLVER_ADDRESS, 4);
+  return [
+    {
+      family: 4, table: 'nat', name: 'VIPMESH-DNS-OUTPUT', group: 'dns',
+      jumps: [{ from: 'OUTPUT', match: `-d ${src}` }],
+      rules: [
+        `-d ${src} ${protoPort('udp', 'dport', 53)} ${to(udp)}`,
+        `-d ${src} ${protoPort('tcp', 'dport', 53)} ${to(tcp)}`,
+      ],
+    },
+    {
+      family: 4, table: 'nat', name: 'VIPMESH-DNS-POSTROUTING', group: 'dns',
+      jumps: [{ from: 'POSTROUTING', match: `-s ${src}` }],
+      rules: [
+        `-s ${src} ${protoPort('udp', 'sport', udp)} -j SNAT --to-source :53`,
+        `-s ${src} ${protoPort('tcp', 'sport', tcp)} -j SNAT --to-source :53`,
+      ],
+    },
+  ];
+}
+
+/** VIPs of vip-mode services on the task's non-ingress networks, by service then network. */
+function visibleVips(ctx: PlanContext, task: Task): Vip[] {
+  const vips: Vip[] = [];
+  for (const service of sortedServices(ctx.catalog)) {
+    if (service.endpointMode !== 'vip') continue;
+    for (const network of service.networks) {
+      if (ctx.catalog.networks[network]?.ingress) continue;
+      const address = service.vips[network];
+      const taskAddress = task.addresses[network];
+      if (address === undefined || taskAddress === undefined) continue;
+      vips.push({ label: `${service.name}/${network}`, service: service.name, network, address, taskAddress });
+    }
+  }
+  return vips;
+}
