@@ -1,0 +1,95 @@
+// The one way vipmesh runs a program. Every kernel adapter goes through a Runner,
+// so commands are recorded (for errors, logs and the benchmarks' spawn counts)
+// and the layer above can be unit-tested with a fake runner.
+import { execa } from 'execa';
+
+export interface Command {
+  readonly file: string;
+  readonly args: readonly string[];
+  /** Enter this network namespace first (nsenter --net=PATH); null/undefined: stay here. */
+  readonly netns?: string | null;
+  /** Written to standard input. */
+  readonly input?: string;
+  readonly timeoutMs?: number;
+}
+
+export interface ExecResult {
+  /** The command line as run, quoted for people. */
+  readonly command: string;
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly durationMs: number;
+  /** Set when the program could not be started or was killed (not found, timeout). */
+  readonly failure?: string;
+}
+
+export class ExecError extends Error {
+  constructor(readonly result: ExecResult, detail?: string) {
+    const why = result.failure ?? `exited ${result.exitCode}`;
+    const stderr = result.stderr.trim();
+    super(`\`${result.command}\` ${why}${stderr ? `: ${stderr}` : ''}${detail ? `\n${detail}` : ''}`);
+    this.name = 'ExecError';
+  }
+}
+
+export interface RunnerStats {
+  spawns: number;
+  bytesWritten: number;
+}
+
+export interface Runner {
+  /** Runs the command; resolves with its result whatever the exit code. */
+  run(command: Command): Promise<ExecResult>;
+  readonly stats: RunnerStats;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+function quote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
+export function argv(command: Command): [string, string[]] {
+  if (command.netns) return ['nsenter', [`--net=${command.netns}`, '--', command.file, ...command.args]];
+  return [command.file, [...command.args]];
+}
+
+export function createRunner(): Runner {
+  const stats: RunnerStats = { spawns: 0, bytesWritten: 0 };
+  return {
+    stats,
+    async run(command) {
+      const [file, args] = argv(command);
+      stats.spawns++;
+      if (command.input !== undefined) stats.bytesWritten += Buffer.byteLength(command.input);
+      const started = performance.now();
+      const result = await execa(file, args, {
+        reject: false,
+        timeout: command.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        ...(command.input === undefined ? { stdin: 'ignore' as const } : { input: command.input }),
+        stripFinalNewline: false,
+      });
+      const failure = result.timedOut
+        ? `timed out after ${command.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`
+        : result.exitCode === undefined
+          ? `could not be run (${result.originalMessage ?? result.shortMessage})`
+          : undefined;
+      return {
+        command: [file, ...args].map(quote).join(' '),
+        exitCode: result.exitCode ?? -1,
+        stdout: typeof result.stdout === 'string' ? result.stdout : '',
+        stderr: typeof result.stderr === 'string' ? result.stderr : '',
+        durationMs: performance.now() - started,
+        ...(failure === undefined ? {} : { failure }),
+      };
+    },
+  };
+}
+
+/** Runs and throws ExecError unless the command exited 0. */
+export async function check(runner: Runner, command: Command): Promise<ExecResult> {
+  const result = await runner.run(command);
+  if (result.exitCode !== 0 || result.failure !== undefined) throw new ExecError(result);
+  return result;
+}
