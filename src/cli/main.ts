@@ -6,9 +6,15 @@ import { Command, CommanderError, Option } from 'commander';
 import { loadCatalog } from '../catalog/load.js';
 import { formatProblems } from '../catalog/problems.js';
 import type { Catalog } from '../catalog/types.js';
+import { KernelError } from '../kernel/types.js';
+import { createRunner } from '../kernel/exec.js';
+import { createKernel, detectBackend } from '../kernel/index.js';
 import { planNode } from '../plan/index.js';
+import { type Mode, reconcileNode } from '../reconcile/run.js';
+import { summarize } from '../reconcile/summary.js';
 import { renderPlanJson, renderPlanText } from '../render/plan.js';
 import { readNodeFacts, runDir } from '../state/runtime.js';
+import { acquireLock, readState, writeState } from '../state/store.js';
 
 export const EXIT = { ok: 0, drift: 1, usage: 2, partial: 3 } as const;
 const DEFAULT_CATALOG = '/etc/vipmesh/catalog.yaml';
@@ -66,13 +72,46 @@ export function buildProgram(): Command {
       }
     });
 
+  const oneShot = (name: string, mode: Mode, description: string) =>
+    withCommon(program.command(name))
+      .description(description)
+      .action(async (options: CommonOptions) => {
+        process.exitCode = await runOneShot(name, mode, options);
+      });
+  oneShot('diff', 'diff', 'show what reconcile would change; exit 0 when nothing, 1 on drift');
+  oneShot('reconcile', 'apply', 'bring the node to the plan once, and print what changed');
+  oneShot('cleanup', 'cleanup', 'remove everything vipmesh created on the node');
+
   return program;
+}
+
+const LOCK_TIMEOUT_MS = 60_000;
+
+async function runOneShot(verb: string, mode: Mode, options: CommonOptions): Promise<number> {
+  const { catalog, node } = await loadForNode(options);
+  const dir = runDir();
+  const unlock = mode === 'diff' ? async () => {} : await acquireLock(dir, LOCK_TIMEOUT_MS);
+  try {
+    const runner = createRunner();
+    const kernel = createKernel(runner, { backend: await detectBackend(runner) });
+    const [facts, state] = await Promise.all([readNodeFacts(dir, release()), readState(dir)]);
+    const result = await reconcileNode({ catalog, node, kernel, facts, state, mode, now: Date.now() });
+    if (mode !== 'diff') await writeState(dir, result.state);
+    const printed = summarize(verb, result, mode === 'diff');
+    process.stdout.write(printed.stdout);
+    process.stderr.write(printed.stderr);
+    if (printed.failed > 0) return EXIT.partial;
+    return mode === 'diff' && printed.drift ? EXIT.drift : EXIT.ok;
+  } finally {
+    await unlock();
+  }
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
   try {
     await buildProgram().parseAsync([...argv], { from: 'user' });
-    return EXIT.ok;
+    // Actions that end in something other than success set process.exitCode.
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (error) {
     if (error instanceof CommanderError) {
       // Commander already printed the message; help and version exit 0.
@@ -81,6 +120,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (error instanceof UsageError) {
       process.stderr.write(`vipmesh: ${error.message}\n`);
       return EXIT.usage;
+    }
+    if (error instanceof KernelError) {
+      // Nothing could be applied (e.g. the host's iptables backend is not installed).
+      process.stderr.write(`vipmesh: ${error.message}\n`);
+      return EXIT.partial;
     }
     throw error;
   }

@@ -1,10 +1,12 @@
 // Runtime state under /run/vipmesh/ (VIPMESH_RUN_DIR overrides it, for tests and
 // for running several agents side by side): the resolver ports a running agent
-// holds and its latest probe verdicts. Reading is enough for `plan`, which needs
+// holds, its latest probe verdicts, and the fwmarks the last reconcile kept. Reading is enough for `plan`, which needs
 // no root; a missing or stale file simply means "no agent".
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isRecord, processAlive } from './util.js';
 import type { NodeFacts, ResolverPorts } from '../plan/types.js';
+import { readState } from './store.js';
 
 export const DEFAULT_RUN_DIR = '/run/vipmesh';
 
@@ -23,29 +25,17 @@ async function readJson(file: string): Promise<unknown> {
   }
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function isPort(value: unknown): value is number {
   return Number.isInteger(value) && (value as number) > 0 && (value as number) < 65536;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists but belongs to someone else, still alive.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** `resolver.json`: `{ pid, namespaces: { <netns path>: { udp, tcp } } }`, honoured only while pid lives. */
 export async function readResolverPorts(dir: string): Promise<Map<string, ResolverPorts>> {
   const data = await readJson(join(dir, RESOLVER_FILE));
   const ports = new Map<string, ResolverPorts>();
-  if (!isRecord(data) || typeof data['pid'] !== 'number' || !alive(data['pid'])) return ports;
+  if (!isRecord(data) || typeof data['pid'] !== 'number' || !processAlive(data['pid'])) return ports;
   const namespaces = data['namespaces'];
   if (!isRecord(namespaces)) return ports;
   for (const [netns, entry] of Object.entries(namespaces)) {
@@ -68,7 +58,9 @@ export async function readProbes(dir: string): Promise<Map<string, boolean>> {
   return probes;
 }
 
+/** Everything the planner needs from this node; marks are the ones the last reconcile kept. */
 export async function readNodeFacts(dir: string, kernelRelease: string): Promise<NodeFacts> {
-  const [resolverPorts, probes] = await Promise.all([readResolverPorts(dir), readProbes(dir)]);
-  return { kernelRelease, resolverPorts, marks: new Map(), probes };
+  const [resolverPorts, probes, state] = await Promise.all([readResolverPorts(dir), readProbes(dir), readState(dir)]);
+  const marks = new Map(Object.entries(state.marks).map(([ns, byLabel]) => [ns, new Map(Object.entries(byLabel))]));
+  return { kernelRelease, resolverPorts, marks, probes };
 }

@@ -41,3 +41,11 @@ export function splitPlanText(text: string): PrintedNamespace[] {
 export function substituteTokens(text: string): string {
   return text.replaceAll('UDP_PORT', '40053').replaceAll('TCP_PORT', '40054');
 }
+
+/** What iptables-save prints of our rules after a restore: `-A` lines, jumps included. */
+export function expectedSaveLines(restore: string): string[] {
+  return restore
+    .split('\n')
+    .filter((l) => l.startsWith('-A ') || l.startsWith('-I '))
+    .map((l) => (l.startsWith('-I ') ? `-A ${l.slice(3)}` : l));
+}

@@ -9,17 +9,9 @@ import { loadCatalog } from '../../src/catalog/load.js';
 import { vipmesh } from '../helpers/cli.js';
 import { inNetns, netns } from '../helpers/netns.js';
 import { FIXTURES } from '../helpers/paths.js';
-import { splitPlanText, substituteTokens } from '../helpers/plan-text.js';
+import { expectedSaveLines, splitPlanText, substituteTokens } from '../helpers/plan-text.js';
 
 const fixtures = readdirSync(FIXTURES).filter((f) => f.endsWith('.yaml')).sort();
-
-/** What iptables-save should show for our objects: `-A` lines, jumps included. */
-function expectedSaveLines(restore: string): string[] {
-  return restore
-    .split('\n')
-    .filter((l) => l.startsWith('-A ') || l.startsWith('-I '))
-    .map((l) => (l.startsWith('-I ') ? `-A ${l.slice(3)}` : l));
-}
 
 for (const fixture of fixtures) {
   const loaded = await loadCatalog(join(FIXTURES, fixture));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { renderRestore, renderTable } from '../../../src/render/iptables.js';
+import { renderRestore, renderTable, renderTableChanges } from '../../../src/render/iptables.js';
 import { renderIpvs } from '../../../src/render/ipvs.js';
 import type { Chain } from '../../../src/plan/types.js';
 
@@ -26,10 +26,25 @@ test('a table declares its chains sorted, inserts jumps in built-in chain order,
   ].join('\n'));
 });
 
-test('the reconciler can leave out jumps that already exist', () => {
-  const text = renderTable('nat', chains, { includeJump: (_c, j) => j.from !== 'OUTPUT' });
-  assert.doesNotMatch(text, /-I OUTPUT/);
-  assert.match(text, /-I PREROUTING/);
+test('a change transaction flushes, drops stale jumps, deletes chains, then adds jumps and rules', () => {
+  const text = renderTableChanges('nat', {
+    write: [chains[0]!],
+    addJumps: [{ from: 'POSTROUTING', spec: '-j VIPMESH-POSTROUTING' }],
+    deleteJumps: [{ from: 'OUTPUT', spec: '-m addrtype --dst-type LOCAL -j VIPMESH-OLD' }],
+    deleteChains: ['VIPMESH-OLD'],
+  });
+  assert.equal(text, [
+    '*nat',
+    ':VIPMESH-OLD - [0:0]',
+    ':VIPMESH-POSTROUTING - [0:0]',
+    '-D OUTPUT -m addrtype --dst-type LOCAL -j VIPMESH-OLD',
+    '-X VIPMESH-OLD',
+    '-I POSTROUTING -j VIPMESH-POSTROUTING',
+    '-A VIPMESH-POSTROUTING -m mark --mark 0x56900001 -j SNAT --to-source 10.0.1.3',
+    'COMMIT',
+    '',
+  ].join('\n'));
+  assert.equal(renderTableChanges('nat', { write: [], addJumps: [], deleteJumps: [], deleteChains: [] }), '');
 });
 
 test('tables of one family come in a fixed order; other families are left out', () => {
