@@ -7,6 +7,7 @@ import { planNode } from '../plan/index.js';
 import type { NamespacePlan, NamespaceRole, NodeFacts, NodePlan } from '../plan/types.js';
 import type { ManagedNamespace, StoredState } from '../state/store.js';
 import { diffNamespace } from './diff.js';
+import { diffIpvs } from './diff-ipvs.js';
 import { observeNamespace, programmedMarks } from './observe.js';
 import { NOTHING, type Change, type DesiredNamespace, type NamespaceChanges, type ObservedNamespace } from './types.js';
 
@@ -176,7 +177,7 @@ async function apply(
       await kernel.applyIpvs(target.netns, changes.ipvs);
       // ipvsadm -R reports only its last line's failure: read back and compare.
       const after = await kernel.readIpvs(target.netns);
-      const left = diffNamespace({ ...NOTHING, ipvs: desired.ipvs }, { ...seen, ipvs: after }, options).changes.filter((c) => c.drift);
+      const left = diffIpvs(desired.ipvs, after, options).changes.filter((c) => c.drift);
       if (left.length > 0) errors.push(`IPVS did not take every change; still different: ${left.map((c) => c.text).join('; ')}`);
     } catch (error) {
       errors.push(`IPVS: ${message(error)}`);
