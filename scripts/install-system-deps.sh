@@ -17,7 +17,14 @@ packages=(
   ipvsadm    # IPVS reads and writes
   util-linux # nsenter
   kmod       # modprobe, depmod
+  # The kernel lane (test/lane/): a QEMU guest with a Debian kernel that has IPVS.
+  qemu-system-x86 # the guest (TCG; no KVM needed)
+  cpio            # packs the guest's initramfs
 )
+# Any busybox will do for the guest's shell tools; a static one needs no libraries.
+if ! dpkg-query -W -f='${Status}' busybox 2>/dev/null | grep -q 'install ok installed'; then
+  packages+=(busybox-static)
+fi
 export DEBIAN_FRONTEND=noninteractive
 missing=()
 for p in "${packages[@]}"; do

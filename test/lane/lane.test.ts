@@ -1,0 +1,42 @@
+// The kernel lane seen from the host: test/lane/run.sh boots a QEMU guest with a Debian
+// kernel that has IPVS (this machine's has none) and runs every guest scenario
+// (test/vm/*.scenario.ts) there. Each guest result becomes a host test, so `npm test`
+// reports them one by one. The lane never skips: a lane that cannot start fails.
+// VIPMESH_LANE_VERBOSE=1 streams the guest console to stderr while it runs.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import test from 'node:test';
+import { execa } from 'execa';
+import { ROOT } from '../helpers/paths.js';
+import { lastLines, parseGuestConsole } from './tap.js';
+
+const RUN = join(ROOT, 'test', 'lane', 'run.sh');
+const CONSOLE_LOG = join(process.env['VIPMESH_LANE_CACHE'] ?? join(ROOT, '.cache', 'kernel-lane'), 'console.log');
+
+const child = execa('bash', [RUN], { reject: false, stdin: 'ignore' });
+if (process.env['VIPMESH_LANE_VERBOSE'] === '1') child.stdout?.pipe(process.stderr);
+const lane = await child;
+const stdout = String(lane.stdout ?? '');
+const stderr = String(lane.stderr ?? '').trim();
+const guest = parseGuestConsole(stdout);
+
+for (const r of guest.results) {
+  const options = r.directive === 'SKIP' ? { skip: r.reason || true } : r.directive === 'TODO' ? { todo: r.reason || true } : {};
+  test(`kernel lane: ${r.name}`, options, () => {
+    if (r.ok) return;
+    const printed = r.output === '' ? '' : `\n--- what it printed (last lines) ---\n${r.output}`;
+    assert.fail(`the guest reported this scenario failed:\n${r.yaml}${printed}`);
+  });
+}
+
+test('kernel lane boots and finishes', () => {
+  const tail = stdout.trim() === '' ? '' : `\n--- last 60 guest console lines (all: ${CONSOLE_LOG}) ---\n${lastLines(stdout, 60)}`;
+  const context = () => `${stderr}${tail}`;
+  // run.sh exits 2 when the build fails; a guest that ran has printed its own status.
+  if (guest.status === undefined && (lane.exitCode === 2 || lane.exitCode === undefined)) {
+    assert.fail(`the kernel lane could not start (run.sh ${lane.exitCode === 2 ? 'exited 2' : `did not run: ${lane.message}`}):\n${context()}`);
+  }
+  assert.ok(guest.status !== undefined, `the guest never printed VIPMESH-LANE-EXIT (hung or crashed):\n${context()}`);
+  assert.ok(guest.results.length > 0, `the guest reported no test result:\n${context()}`);
+  assert.equal(guest.status, 0, `the guest's test run exited ${guest.status}:\n${context()}`);
+});

@@ -1,0 +1,147 @@
+// Guest-only: namespaces, bridges and veths for a scenario, all removed when the
+// test ends. Runs only inside the kernel lane's VM (VIPMESH_LANE=1).
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { execa } from 'execa';
+
+export const ROOT = '/vipmesh';
+const HELPERS = `${ROOT}/dist/test/vm/helpers`;
+const CLI = `${ROOT}/dist/src/cli/main.js`;
+
+export function requireLane(): void {
+  if (process.env['VIPMESH_LANE'] !== '1') {
+    throw new Error('this is a guest-only scenario: it runs inside the kernel lane VM (test/lane/run.sh), which has IPVS');
+  }
+}
+
+export async function sh(file: string, args: readonly string[], input?: string): Promise<string> {
+  const r = await execa(file, args, { reject: false, ...(input === undefined ? {} : { input }) });
+  if (r.exitCode !== 0) throw new Error(`${r.command} exited ${r.exitCode}: ${r.stderr}`);
+  return r.stdout;
+}
+
+export const inNs = (ns: string, file: string, args: readonly string[]) => sh('ip', ['netns', 'exec', ns, file, ...args]);
+
+export class Lab {
+  private readonly id = randomBytes(2).toString('hex');
+  private links = 0;
+  readonly dir = mkdtempSync(join(tmpdir(), 'lab-'));
+
+  constructor(private readonly t: TestContext) {
+    requireLane();
+  }
+
+  /** A namespace with lo up; returns its name (its path is /run/netns/<name>). */
+  async ns(label: string): Promise<string> {
+    const name = `${label}-${this.id}`;
+    await sh('ip', ['netns', 'add', name]);
+    this.t.after(() => execa('ip', ['netns', 'delete', name], { reject: false }));
+    await inNs(name, 'ip', ['link', 'set', 'lo', 'up']);
+    return name;
+  }
+
+  /** A namespace holding bridge br0: one L2 segment. */
+  async segment(label: string): Promise<string> {
+    const name = await this.ns(label);
+    await inNs(name, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
+    await inNs(name, 'ip', ['link', 'set', 'br0', 'up']);
+    return name;
+  }
+
+  /** Plugs `ns` into a segment as interface `ifname` with address `cidr`. */
+  async plug(ns: string, segment: string, ifname: string, cidr: string): Promise<void> {
+    const outer = `v${this.id}${this.links++}`;
+    await sh('ip', ['link', 'add', outer, 'netns', segment, 'type', 'veth', 'peer', 'name', ifname, 'netns', ns]);
+    await inNs(segment, 'ip', ['link', 'set', outer, 'master', 'br0', 'up']);
+    await inNs(ns, 'ip', ['addr', 'add', cidr, 'dev', ifname]);
+    await inNs(ns, 'ip', ['link', 'set', ifname, 'up']);
+  }
+
+  /** A point-to-point veth between two namespaces. */
+  async wire(a: string, aIf: string, aCidr: string, b: string, bIf: string, bCidr: string): Promise<void> {
+    await sh('ip', ['link', 'add', aIf, 'netns', a, 'type', 'veth', 'peer', 'name', bIf, 'netns', b]);
+    for (const [ns, ifname, cidr] of [[a, aIf, aCidr], [b, bIf, bCidr]] as const) {
+      await inNs(ns, 'ip', ['addr', 'add', cidr, 'dev', ifname]);
+      await inNs(ns, 'ip', ['link', 'set', ifname, 'up']);
+    }
+  }
+
+  async route(ns: string, ...args: string[]): Promise<void> {
+    await inNs(ns, 'ip', ['route', 'add', ...args]);
+  }
+
+  /** Starts an echo server (TCP+UDP) named `name` in `ns` on `port`. */
+  async server(ns: string, name: string, port = 80): Promise<{ stop: () => void }> {
+    const child = execa('ip', ['netns', 'exec', ns, 'node', `${HELPERS}/echo-server.js`, name, String(port)], { reject: false, buffer: false });
+    this.t.after(() => { child.kill('SIGKILL'); });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`echo server ${name} did not start`)), 20_000);
+      child.stdout?.on('data', (d: Buffer) => { if (d.toString().includes('ready')) { clearTimeout(timer); resolve(); } });
+    });
+    return { stop: () => { child.kill('SIGKILL'); } };
+  }
+
+  /** Runs the client in `ns`; returns its answer lines. */
+  async client(ns: string, ...args: string[]): Promise<string[]> {
+    return (await inNs(ns, 'node', [`${HELPERS}/client.js`, ...args])).split('\n').filter((l) => l !== '');
+  }
+
+  /** A held TCP connection: send(line) returns the answer; close() resets it. */
+  async hold(ns: string, host: string, port: number): Promise<{ first: string; send: (l: string) => Promise<string>; close: () => Promise<void> }> {
+    const child = execa('ip', ['netns', 'exec', ns, 'node', `${HELPERS}/client.js`, 'hold', host, String(port)], { reject: false, buffer: false, stdin: 'pipe' });
+    this.t.after(() => { child.kill('SIGKILL'); });
+    const lines: string[] = [];
+    const waiters: ((l: string) => void)[] = [];
+    let partial = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      partial += d.toString();
+      let nl;
+      while ((nl = partial.indexOf('\n')) >= 0) {
+        const line = partial.slice(0, nl);
+        partial = partial.slice(nl + 1);
+        const w = waiters.shift();
+        if (w) w(line); else lines.push(line);
+      }
+    });
+    const next = () => new Promise<string>((resolve, reject) => {
+      const l = lines.shift();
+      if (l !== undefined) return resolve(l);
+      const timer = setTimeout(() => reject(new Error('held connection: no answer')), 20_000);
+      waiters.push((line) => { clearTimeout(timer); resolve(line); });
+    });
+    const first = await next();
+    return {
+      first,
+      send: async (line) => { child.stdin?.write(`${line}\n`); return next(); },
+      close: async () => { child.stdin?.write('close\n'); await next(); },
+    };
+  }
+
+  /** Writes a catalog file and returns its path. */
+  catalog(yaml: string): string {
+    const file = join(this.dir, 'catalog.yaml');
+    writeFileSync(file, yaml);
+    return file;
+  }
+}
+
+export interface CliResult { readonly exitCode: number; readonly stdout: string; readonly stderr: string }
+
+/** Runs vipmesh as a node would: each node has its own runtime directory. */
+export async function vipmesh(runDir: string, ...args: string[]): Promise<CliResult> {
+  const r = await execa('node', [CLI, ...args], { reject: false, env: { VIPMESH_RUN_DIR: runDir } });
+  return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Counts answers per backend name ("web.1 10.0.1.9" → web.1). */
+export function tally(lines: readonly string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const line of lines) {
+    const name = line.split(' ')[0] ?? '';
+    counts[name] = (counts[name] ?? 0) + 1;
+  }
+  return counts;
+}
