@@ -3,7 +3,7 @@ import type { Catalog, Service, Task } from '../catalog/types.js';
 import { compareAddresses } from './address.js';
 import { compareText } from './marks.js';
 import { serves } from './serving.js';
-import type { NodeFacts, RealServer, Sysctl, VirtualService } from './types.js';
+import type { Chain, NodeFacts, RealServer, Sysctl, VirtualService } from './types.js';
 
 export interface PlanContext {
   readonly catalog: Catalog;
@@ -36,6 +36,17 @@ export function realServers(ctx: PlanContext, service: string, network: string, 
     if (address !== undefined) servers.push({ address, port, weight: task.weight, task: task.name });
   }
   return servers.sort((a, b) => compareAddresses(a.address, b.address));
+}
+
+/**
+ * The two chains every IPVS namespace holds: fwmarks set where its traffic enters
+ * (PREROUTING in the sandbox, OUTPUT in a task) and SNAT of marked traffic.
+ */
+export function markAndSnatChains(markFrom: 'PREROUTING' | 'OUTPUT', marks: readonly string[], snat: readonly string[]): Chain[] {
+  return [
+    { family: 4, table: 'mangle', name: `VIPMESH-${markFrom}`, group: 'datapath', jumps: [{ from: markFrom, match: '' }], rules: marks },
+    { family: 4, table: 'nat', name: 'VIPMESH-POSTROUTING', group: 'datapath', jumps: [{ from: 'POSTROUTING', match: '' }], rules: snat },
+  ];
 }
 
 /** An fwmark virtual service with the service's load-balancing settings. */

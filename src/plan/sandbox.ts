@@ -1,10 +1,10 @@
 // The node's ingress sandbox: every published ingress port is marked on arrival
 // and spread by IPVS over the service's tasks on all nodes (at the target port),
 // with the source rewritten to the sandbox so replies come back through it.
-import { type PlanContext, ipvsSysctls, realServers, sortSysctls, sortedServices, virtualService } from './context.js';
+import { type PlanContext, ipvsSysctls, markAndSnatChains, realServers, sortSysctls, sortedServices, virtualService } from './context.js';
 import { assignVipMarks, compareText, portMark } from './marks.js';
 import { comment, host, matchMark, protoPort, setMark } from './rules.js';
-import type { Chain, NamespacePlan, VirtualService } from './types.js';
+import type { NamespacePlan, VirtualService } from './types.js';
 
 export function planSandboxNamespace(ctx: PlanContext): NamespacePlan | undefined {
   const sandbox = ctx.catalog.nodes[ctx.node]?.ingressSandbox;
@@ -42,15 +42,11 @@ export function planSandboxNamespace(ctx: PlanContext): NamespacePlan | undefine
   }
 
   if (ipvs.length === 0) return undefined;
-  const chains: Chain[] = [
-    { family: 4, table: 'mangle', name: 'VIPMESH-PREROUTING', group: 'datapath', jumps: [{ from: 'PREROUTING', match: '' }], rules: marks },
-    { family: 4, table: 'nat', name: 'VIPMESH-POSTROUTING', group: 'datapath', jumps: [{ from: 'POSTROUTING', match: '' }], rules: snat },
-  ];
   return {
     key: sandbox.netns,
     netns: sandbox.netns,
     role: 'ingress-sandbox',
-    chains,
+    chains: markAndSnatChains('PREROUTING', marks, snat),
     ipvs,
     sysctls: sortSysctls([{ name: 'net.ipv4.ip_forward', value: '1' }, ...ipvsSysctls(ctx.facts.kernelRelease)]),
   };

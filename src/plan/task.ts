@@ -1,7 +1,7 @@
 // A running local task's namespace: the 127.0.0.11 redirect and, for every vip-mode
 // service it shares a non-ingress network with, a VIP balanced by IPVS.
 import type { Task } from '../catalog/types.js';
-import { type PlanContext, ipvsSysctls, realServers, sortSysctls, sortedServices, virtualService } from './context.js';
+import { type PlanContext, ipvsSysctls, markAndSnatChains, realServers, sortSysctls, sortedServices, virtualService } from './context.js';
 import { assignVipMarks } from './marks.js';
 import {
   RESOLVER_ADDRESS, TCP_PORT_TOKEN, UDP_PORT_TOKEN, comment, endpoint, host, matchMark, protoPort, setMark,
@@ -34,12 +34,7 @@ export function planTaskNamespace(ctx: PlanContext, task: Task): NamespacePlan {
     snatRules.push(`${matchMark(mark)} ${comment(vip.label)} -j SNAT --to-source ${vip.taskAddress}`);
     ipvs.push(virtualService(service, mark, vip.label, realServers(ctx, vip.service, vip.network, 0)));
   }
-  if (vips.length > 0) {
-    chains.push(
-      { family: 4, table: 'mangle', name: 'VIPMESH-OUTPUT', group: 'datapath', jumps: [{ from: 'OUTPUT', match: '' }], rules: markRules },
-      { family: 4, table: 'nat', name: 'VIPMESH-POSTROUTING', group: 'datapath', jumps: [{ from: 'POSTROUTING', match: '' }], rules: snatRules },
-    );
-  }
+  if (vips.length > 0) chains.push(...markAndSnatChains('OUTPUT', markRules, snatRules));
   return {
     key: task.netns,
     netns: task.netns,
