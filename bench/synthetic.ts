@@ -1,0 +1,103 @@
+// Synthetic catalogs for the benchmarks: S services × T tasks over N networks and
+// M nodes, K of the tasks local to the benchmarked node. Deterministic: the same
+// options give the same catalog, so runs compare.
+export interface SyntheticOptions {
+  readonly services: number;
+  readonly tasksPerService: number;
+  readonly networks: number;
+  /** How many tasks run on `node` (each in its own namespace). */
+  readonly localTasks: number;
+  /** Cluster size; tasks not local are spread over the other nodes. */
+  readonly nodes?: number;
+  /** Every n-th service publishes an ingress-mode port (0: none). */
+  readonly publishEvery?: number;
+  /** Namespace path of local task k; remote tasks get a path they never use here. */
+  readonly localNetns?: (k: number) => string;
+  /** The benchmarked node's own namespace and ingress sandbox (omit: the agent's own). */
+  readonly hostNetns?: string;
+  readonly sandboxNetns?: string;
+}
+
+export const NODE = 'node-0';
+
+export interface SyntheticCatalog {
+  readonly version: 1;
+  readonly networks: Record<string, object>;
+  readonly nodes: Record<string, object>;
+  readonly services: Record<string, { vips: Record<string, string>; ports?: object[] }>;
+  readonly tasks: Record<string, { service: string; node: string; netns: string; addresses: Record<string, string> }>;
+}
+
+const INGRESS = 'ingress';
+
+function address(second: number, index: number): string {
+  // index 0 and 1 are the network address and, by habit, the gateway.
+  const host = index + 2;
+  if (host > 0xfffe) throw new Error(`synthetic catalog: network 10.${second}.0.0/16 is full; use more networks`);
+  return `10.${second}.${host >> 8}.${host & 0xff}`;
+}
+
+export function serviceName(i: number): string {
+  return `svc-${String(i).padStart(5, '0')}`;
+}
+
+export function taskName(service: number, slot: number): string {
+  return `${serviceName(service)}.${slot + 1}.t${(service * 7919 + slot).toString(36).padStart(6, '0')}`;
+}
+
+/** Which global task indexes (service × T + slot) are local: spread evenly over the catalog. */
+export function localTaskIndexes(total: number, k: number): number[] {
+  if (k > total) throw new Error(`synthetic catalog: ${k} local tasks but only ${total} tasks`);
+  return Array.from({ length: k }, (_, i) => Math.floor((i * total) / k));
+}
+
+export function syntheticCatalog(o: SyntheticOptions): SyntheticCatalog {
+  const nodeCount = o.nodes ?? 10;
+  const publishEvery = o.publishEvery ?? 10;
+  const localNetns = o.localNetns ?? ((k: number) => `/run/netns/bench-task-${k}`);
+  if (o.networks < 1 || o.networks > 200) throw new Error('synthetic catalog: 1 to 200 networks');
+
+  const networks: Record<string, object> = { [INGRESS]: { subnet: '10.255.0.0/16', ingress: true } };
+  const nextIndex: number[] = [];
+  for (let n = 0; n < o.networks; n++) {
+    networks[`net-${n}`] = { subnet: `10.${n + 1}.0.0/16` };
+    nextIndex.push(0);
+  }
+  const nodes: Record<string, object> = {};
+  for (let n = 0; n < nodeCount; n++) {
+    const sandbox = n === 0 && o.sandboxNetns !== undefined ? o.sandboxNetns : '/run/netns/ingress_sbox';
+    nodes[`node-${n}`] = {
+      address: `192.0.2.${10 + n}`,
+      ...(n === 0 && o.hostNetns !== undefined ? { netns: o.hostNetns } : {}),
+      ingressSandbox: { netns: sandbox, address: `10.255.0.${2 + n}` },
+    };
+  }
+
+  const local = new Map(localTaskIndexes(o.services * o.tasksPerService, o.localTasks).map((g, k) => [g, k]));
+  const services: SyntheticCatalog['services'] = {};
+  const tasks: SyntheticCatalog['tasks'] = {};
+  let ingressIndex = 254; // after the sandboxes' 10.255.0.x
+  for (let i = 0; i < o.services; i++) {
+    const n = i % o.networks;
+    const net = `net-${n}`;
+    const published = publishEvery > 0 && i % publishEvery === 0;
+    const name = serviceName(i);
+    services[name] = {
+      vips: { [net]: address(n + 1, nextIndex[n]!++) },
+      ...(published ? { ports: [{ target: 80, published: 30000 + i / publishEvery }] } : {}),
+    };
+    for (let slot = 0; slot < o.tasksPerService; slot++) {
+      const g = i * o.tasksPerService + slot;
+      const k = local.get(g);
+      const addresses: Record<string, string> = { [net]: address(n + 1, nextIndex[n]!++) };
+      if (published) addresses[INGRESS] = address(255, ingressIndex++);
+      tasks[taskName(i, slot)] = {
+        service: name,
+        node: k === undefined ? `node-${1 + (g % Math.max(1, nodeCount - 1))}` : NODE,
+        netns: k === undefined ? `/run/netns/remote-${g}` : localNetns(k),
+        addresses,
+      };
+    }
+  }
+  return { version: 1, networks, nodes, services, tasks };
+}
