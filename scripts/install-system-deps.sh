@@ -20,6 +20,13 @@ packages=(
   # The kernel lane (test/lane/): a QEMU guest with a Debian kernel that has IPVS.
   qemu-system-x86 # the guest (TCG; no KVM needed)
   cpio            # packs the guest's initramfs
+  # The resolver (src/resolver/) and its tests (test/kernel/resolver.test.ts).
+  conntrack       # drops a namespace's stale 127.0.0.11:53 flows when a resolver port changes
+  bind9-dnsutils  # dig: the reference DNS client in tests (UDP, +tcp, TC handling)
+  dnsmasq-base    # dnsmasq, the tests' real upstream server: the binary without the system
+                  # service that the dnsmasq package would start on port 53
+  musl-tools      # musl-gcc: builds a static musl getaddrinfo client, as in Alpine images
+  dnsperf         # the resolver benchmark's load generator
 )
 # Any busybox will do for the guest's shell tools; a static one needs no libraries.
 if ! dpkg-query -W -f='${Status}' busybox 2>/dev/null | grep -q 'install ok installed'; then
