@@ -2,6 +2,7 @@
 // so commands are recorded (for errors, logs and the benchmarks' spawn counts)
 // and the layer above can be unit-tested with a fake runner.
 import { execa } from 'execa';
+import { openSession, type Session } from './session.js';
 
 export interface Command {
   readonly file: string;
@@ -34,19 +35,24 @@ export class ExecError extends Error {
 }
 
 export interface RunnerStats {
+  /** Processes this one started (each fork of the agent). */
   spawns: number;
+  /** Programs run, directly or through a session's shell. */
+  commands: number;
   bytesWritten: number;
 }
 
 export interface Runner {
   /** Runs the command; resolves with its result whatever the exit code. */
   run(command: Command): Promise<ExecResult>;
+  /** A shell inside the namespace that runs many commands for one spawn (see session.ts). */
+  session?(netns: string | null): Session;
   readonly stats: RunnerStats;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
-function quote(arg: string): string {
+export function quote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
 }
 
@@ -56,12 +62,14 @@ export function argv(command: Command): [string, string[]] {
 }
 
 export function createRunner(): Runner {
-  const stats: RunnerStats = { spawns: 0, bytesWritten: 0 };
+  const stats: RunnerStats = { spawns: 0, commands: 0, bytesWritten: 0 };
   return {
     stats,
+    session: (netns) => openSession(netns, stats, DEFAULT_TIMEOUT_MS),
     async run(command) {
       const [file, args] = argv(command);
       stats.spawns++;
+      stats.commands++;
       if (command.input !== undefined) stats.bytesWritten += Buffer.byteLength(command.input);
       const started = performance.now();
       const result = await execa(file, args, {

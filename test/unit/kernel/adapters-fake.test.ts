@@ -8,7 +8,7 @@ import { iptablesProgram } from '../../../src/kernel/iptables.js';
 import { KernelError } from '../../../src/kernel/types.js';
 
 function fakeRunner(answer: (command: Command) => Partial<ExecResult>): Runner & { commands: Command[] } {
-  const stats: RunnerStats = { spawns: 0, bytesWritten: 0 };
+  const stats: RunnerStats = { spawns: 0, commands: 0, bytesWritten: 0 };
   const commands: Command[] = [];
   return {
     stats,

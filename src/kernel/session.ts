@@ -1,0 +1,130 @@
+// One shell per namespace for a whole reconcile pass. Forking the agent costs
+// milliseconds of its main thread per spawn, growing with its heap (the
+// benchmarks measured ~4 ms at a 1 000-service catalog), and a pass needs several
+// programs per namespace: read, then write. So one `nsenter --net=NS sh` is
+// started and fed the commands on stdin; the small shell forks the programs.
+// Each command's output is framed by a marker with a per-session random nonce,
+// so any bytes a program prints come back unchanged.
+import { randomBytes } from 'node:crypto';
+import { execa } from 'execa';
+import { argv, quote, type Command, type ExecResult, type RunnerStats } from './exec.js';
+
+export interface Session {
+  /** Runs one command inside the session's namespace; commands run one at a time. */
+  run(command: Omit<Command, 'netns'>): Promise<ExecResult>;
+  /** Ends the shell; commands still queued fail. */
+  close(): Promise<void>;
+}
+
+interface Pending {
+  readonly command: string;
+  readonly outMarker: Buffer;
+  readonly errMarker: Buffer;
+  readonly started: number;
+  readonly resolve: (result: ExecResult) => void;
+  readonly timer: NodeJS.Timeout | undefined;
+  readonly timeoutMs: number;
+}
+
+/** A single-quoted sh word: every byte but NUL survives. */
+function shellWord(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+/** Finds `marker` in the chunks; returns [before, after] once it has arrived. */
+function splitAt(buffer: Buffer, marker: Buffer): [Buffer, Buffer] | undefined {
+  const at = buffer.indexOf(marker);
+  return at < 0 ? undefined : [buffer.subarray(0, at), buffer.subarray(at + marker.length)];
+}
+
+export function openSession(netns: string | null, stats: RunnerStats, defaultTimeoutMs: number): Session {
+  const nonce = randomBytes(12).toString('hex');
+  const [file, args] = argv({ file: 'sh', args: [], netns });
+  stats.spawns++;
+  const child = execa(file, args, { buffer: false, reject: false, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe' });
+  let out: Buffer = Buffer.alloc(0);
+  let err: Buffer = Buffer.alloc(0);
+  let seq = 0;
+  let ended: string | undefined;
+  const queue: Pending[] = [];
+  let tail: Promise<unknown> = Promise.resolve();
+
+  const settle = () => {
+    const head = queue[0];
+    if (head === undefined) return;
+    const o = splitAt(out, head.outMarker);
+    if (o === undefined) return;
+    const code = /^(\d+)\n/.exec(o[1].toString('latin1'));
+    if (code === null) return;
+    const e = splitAt(err, head.errMarker);
+    if (e === undefined) return;
+    queue.shift();
+    if (head.timer) clearTimeout(head.timer);
+    out = o[1].subarray(code[0].length);
+    err = e[1];
+    head.resolve({
+      command: head.command, exitCode: Number(code[1]), stdout: o[0].toString('utf8'), stderr: e[0].toString('utf8'),
+      durationMs: performance.now() - head.started,
+    });
+    settle();
+  };
+  child.stdout.on('data', (chunk: Buffer) => {
+    out = out.length === 0 ? chunk : Buffer.concat([out, chunk]);
+    settle();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    err = err.length === 0 ? chunk : Buffer.concat([err, chunk]);
+    settle();
+  });
+  const failAll = (why: string) => {
+    ended ??= why;
+    for (const p of queue.splice(0)) {
+      if (p.timer) clearTimeout(p.timer);
+      p.resolve({ command: p.command, exitCode: -1, stdout: '', stderr: err.toString('utf8'), durationMs: performance.now() - p.started, failure: why });
+    }
+  };
+  child.stdin.on('error', () => {}); // a dead shell is reported through 'exit'
+  void child.then((result) => {
+    failAll(`could not be run (the shell ${result.exitCode === 0 ? 'ended' : `exited ${result.exitCode ?? result.signal ?? ''}`} before the command finished)`);
+  });
+
+  const runOne = (command: Omit<Command, 'netns'>): Promise<ExecResult> => {
+    const shown = argv({ ...command, netns }).flat().map(quote).join(' ');
+    if (ended !== undefined) {
+      return Promise.resolve({ command: shown, exitCode: -1, stdout: '', stderr: '', durationMs: 0, failure: `not run: ${ended}` });
+    }
+    const id = `${nonce}-${seq++}`;
+    const timeoutMs = command.timeoutMs ?? defaultTimeoutMs;
+    stats.commands++;
+    if (command.input !== undefined) stats.bytesWritten += Buffer.byteLength(command.input);
+    return new Promise<ExecResult>((resolve) => {
+      const pending: Pending = {
+        command: shown, outMarker: Buffer.from(`\n@@vipmesh-out-${id} `), errMarker: Buffer.from(`\n@@vipmesh-err-${id}\n`),
+        started: performance.now(), resolve, timeoutMs,
+        timer: setTimeout(() => {
+          // The shell is stuck behind this command: end it; later commands fail too.
+          child.kill('SIGKILL');
+          failAll(`timed out after ${timeoutMs} ms`);
+        }, timeoutMs),
+      };
+      queue.push(pending);
+      const run = [command.file, ...command.args].map(shellWord).join(' ');
+      const line = command.input === undefined ? `${run} </dev/null` : `printf %s ${shellWord(command.input)} | ${run}`;
+      child.stdin.write(`${line}\nprintf '\\n@@vipmesh-out-${id} %d\\n' $?; printf '\\n@@vipmesh-err-${id}\\n' >&2\n`);
+    });
+  };
+
+  return {
+    run(command) {
+      // One at a time: the markers of interleaved commands would mix.
+      const result = tail.then(() => runOne(command));
+      tail = result;
+      return result;
+    },
+    async close() {
+      await tail;
+      child.stdin.end();
+      await child;
+    },
+  };
+}
