@@ -18,8 +18,10 @@ export async function observeNamespace(kernel: Kernel, target: ObserveTarget): P
   const ipvs: ObservedIpvs = target.role === 'host'
     ? { available: true, services: [] }
     : await kernel.readIpvs(target.netns);
-  const sysctls = target.sysctls.length > 0
-    ? await kernel.readSysctls(target.netns, target.sysctls)
+  // The vs.* knobs exist only where IPVS does; without it there is nothing to read.
+  const names = ipvs.available ? target.sysctls : target.sysctls.filter((name) => !name.startsWith('net.ipv4.vs.'));
+  const sysctls = names.length > 0
+    ? await kernel.readSysctls(target.netns, names)
     : new Map<string, string | undefined>();
   return { iptables, ipvs, sysctls };
 }

@@ -7,6 +7,7 @@ import { planNode } from '../plan/index.js';
 import type { NamespacePlan, NamespaceRole, NodeFacts, NodePlan } from '../plan/types.js';
 import type { ManagedNamespace, StoredState } from '../state/store.js';
 import { diffNamespace } from './diff.js';
+import { fingerprint } from './fingerprint.js';
 import { diffIpvs } from './diff-ipvs.js';
 import { observeNamespace, programmedMarks } from './observe.js';
 import { NOTHING, type Change, type DesiredNamespace, type NamespaceChanges, type ObservedNamespace } from './types.js';
@@ -23,6 +24,13 @@ export interface ReconcileInput {
   readonly mode: Mode;
   readonly now: number;
   readonly concurrency?: number;
+  /**
+   * 'all' (default) reads every namespace and repairs drift; 'changed' skips the
+   * namespaces whose plan is the one last applied there without error, so a
+   * partial pass costs work only where the catalog changed. Drift in a skipped
+   * namespace waits for the next full pass.
+   */
+  readonly scope?: 'all' | 'changed';
 }
 
 export interface NamespaceResult {
@@ -39,6 +47,8 @@ export interface NamespaceResult {
 
 export interface ReconcileResult {
   readonly namespaces: readonly NamespaceResult[];
+  /** Namespaces a 'changed' pass left alone: their plan had not changed. */
+  readonly skipped: readonly string[];
   readonly state: StoredState;
   /** False when no agent holds resolver ports and the DNS redirect was left alone. */
   readonly dnsManaged: boolean;
@@ -88,61 +98,110 @@ function families(target: Target, desired: NamespacePlan | undefined): Family[] 
   return target.role === 'host' || desired?.chains.some((c) => c.family === 6) ? [4, 6] : [4];
 }
 
+type Outcome = NamespaceResult & { after?: NamespaceChanges };
+
 export async function reconcileNode(input: ReconcileInput): Promise<ReconcileResult> {
-  const { kernel } = input;
   const storedMarks = new Map(Object.entries(input.state.marks).map(([k, v]) => [k, new Map(Object.entries(v))]));
   const firstPlan = planNode(input.catalog, input.node, { ...input.facts, marks: storedMarks });
-  const byKey = new Map(firstPlan.namespaces.map((ns) => [ns.key, ns]));
-  const all = targets(firstPlan, input);
+  const firstByKey = byKey(firstPlan);
+  const unchanged = (target: Target): boolean => {
+    const ns = firstByKey.get(target.key);
+    return input.scope === 'changed' && input.mode === 'apply' && ns !== undefined &&
+      input.state.draining[target.key] === undefined && input.state.applied[target.key] === fingerprint(ns, manages(input, target));
+  };
+  const everything = targets(firstPlan, input);
+  const skipped = everything.filter(unchanged);
+  const all = everything.filter((target) => !unchanged(target));
   const limit = input.concurrency ?? 8;
+  const marks = new Map<string, ReadonlyMap<string, number>>(storedMarks);
+  const pass = { input, taskRunning: taskIndex(input.catalog), marks, storedMarks };
 
-  // Observe first: the marks programmed in each namespace feed the final plan.
-  const observed = await mapLimit(all, limit, async (target): Promise<ObservedNamespace | Error> => {
-    try {
-      if (!(await kernel.namespaceExists(target.netns))) return new KernelError(`namespace ${target.netns} does not exist`, 'no-namespace');
-      const desired = byKey.get(target.key);
-      return await observeNamespace(kernel, {
-        netns: target.netns, role: target.role, families: families(target, desired),
-        sysctls: desired?.sysctls.map((s) => s.name) ?? [],
-      });
-    } catch (error) {
-      return error instanceof Error ? error : new Error(String(error));
-    }
-  });
-  const marks = new Map(storedMarks);
+  // The plan used the fwmarks the last reconcile kept; where a namespace holds
+  // others (state lost, or changed by hand), the ones programmed win (SPEC §2),
+  // so those namespaces are planned again and handled in a second round.
+  const first = await mapLimit(all, limit, (target) => handle(pass, target, firstByKey, true));
+  const again = all.filter((_, i) => first[i] === 'replan');
+  let plan = firstPlan;
+  const results = new Map<Target, Outcome>();
   all.forEach((target, i) => {
-    const seen = observed[i];
-    if (seen && !(seen instanceof Error)) marks.set(target.key, programmedMarks(seen));
+    const r = first[i];
+    if (r !== undefined && r !== 'replan') results.set(target, r);
   });
-  const plan = planNode(input.catalog, input.node, { ...input.facts, marks });
-  const planned = new Map(plan.namespaces.map((ns) => [ns.key, ns]));
-
-  const taskRunning = taskIndex(input.catalog);
-  const results = await mapLimit(all, limit, async (target): Promise<NamespaceResult & { after?: NamespaceChanges }> => {
-    const i = all.indexOf(target);
-    const seen = observed[i]!;
-    const ns = input.mode === 'cleanup' ? undefined : planned.get(target.key);
-    if (seen instanceof Error) {
-      const gone = seen instanceof KernelError && seen.kind === 'no-namespace';
-      // A namespace that is gone and no longer planned needs nothing: forget it.
-      if (gone && ns === undefined) return { key: target.key, netns: target.netns, changes: [], errors: [], warnings: [], gone: true };
-      return { key: target.key, netns: target.netns, changes: [], errors: [seen.message], warnings: [], gone };
-    }
-    const desired: DesiredNamespace = ns ?? NOTHING;
-    const manageDns = input.mode === 'cleanup' || (target.netns !== null && input.facts.resolverPorts.has(target.netns));
-    const drainStarted = new Map(Object.entries(input.state.draining[target.key] ?? {}));
-    const options = { manageDns, now: input.now, drainStarted, taskRunning };
-    const changes = diffNamespace(desired, seen, options);
-    if (input.mode === 'diff') return { key: target.key, netns: target.netns, changes: changes.changes, errors: [], warnings: ipvsErrors(desired, seen, 'not compared'), gone: false, after: changes };
-    const errors = await apply(kernel, target, desired, seen, changes, options);
-    return { key: target.key, netns: target.netns, changes: changes.changes, errors, warnings: [], gone: false, after: changes };
-  });
-
+  if (again.length > 0) {
+    plan = planNode(input.catalog, input.node, { ...input.facts, marks });
+    const second = await mapLimit(again, limit, (target) => handle(pass, target, byKey(plan), false));
+    again.forEach((target, i) => results.set(target, second[i] as Outcome));
+  }
+  const ordered = all.map((target) => results.get(target)!);
   return {
-    namespaces: results.map(({ after: _after, ...r }) => r),
-    state: nextState(input, plan, all, results, marks),
+    namespaces: ordered.map(({ after: _after, ...r }) => r),
+    skipped: skipped.map((t) => t.key),
+    state: nextState(input, plan, all, ordered, marks, skipped),
     dnsManaged: input.mode === 'cleanup' || input.facts.resolverPorts.size > 0,
   };
+}
+
+function byKey(plan: NodePlan): ReadonlyMap<string, NamespacePlan> {
+  return new Map(plan.namespaces.map((ns) => [ns.key, ns]));
+}
+
+interface Pass {
+  readonly input: ReconcileInput;
+  readonly taskRunning: (address: string) => boolean | undefined;
+  /** Per namespace: the fwmarks programmed there (observed), else the stored ones. */
+  readonly marks: Map<string, ReadonlyMap<string, number>>;
+  readonly storedMarks: ReadonlyMap<string, ReadonlyMap<string, number>>;
+}
+
+/** The DNS redirect is vipmesh's to write only while an agent holds resolver ports there. */
+function manages(input: ReconcileInput, target: Target): boolean {
+  return input.mode === 'cleanup' || (target.netns !== null && input.facts.resolverPorts.has(target.netns));
+}
+
+function sameMarks(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number> | undefined): boolean {
+  if (a.size !== (b?.size ?? 0)) return false;
+  for (const [label, mark] of a) if (b?.get(label) !== mark) return false;
+  return true;
+}
+
+/** Observe, diff and (unless diffing) apply one namespace, all through one session. */
+async function handle(pass: Pass, target: Target, planned: ReadonlyMap<string, NamespacePlan>, mayReplan: boolean): Promise<Outcome | 'replan'> {
+  const { input } = pass;
+  const { kernel } = input;
+  const ns = input.mode === 'cleanup' ? undefined : planned.get(target.key);
+  const failed = (error: unknown): Outcome => {
+    const gone = error instanceof KernelError && error.kind === 'no-namespace';
+    // A namespace that is gone and no longer planned needs nothing: forget it.
+    if (gone && ns === undefined) return { key: target.key, netns: target.netns, changes: [], errors: [], warnings: [], gone: true };
+    return { key: target.key, netns: target.netns, changes: [], errors: [message(error)], warnings: [], gone };
+  };
+  try {
+    if (!(await kernel.namespaceExists(target.netns))) return failed(new KernelError(`namespace ${target.netns} does not exist`, 'no-namespace'));
+    return await kernel.within(target.netns, async () => {
+      let seen: ObservedNamespace;
+      try {
+        seen = await observeNamespace(kernel, {
+          netns: target.netns, role: target.role, families: families(target, ns),
+          sysctls: ns?.sysctls.map((s) => s.name) ?? [],
+        });
+      } catch (error) {
+        return failed(error);
+      }
+      const programmed = programmedMarks(seen);
+      pass.marks.set(target.key, programmed);
+      if (mayReplan && ns !== undefined && !sameMarks(programmed, pass.storedMarks.get(target.key))) return 'replan';
+      const desired: DesiredNamespace = ns ?? NOTHING;
+      const manageDns = manages(input, target);
+      const drainStarted = new Map(Object.entries(input.state.draining[target.key] ?? {}));
+      const options = { manageDns, now: input.now, drainStarted, taskRunning: pass.taskRunning };
+      const changes = diffNamespace(desired, seen, options);
+      const base = { key: target.key, netns: target.netns, changes: changes.changes, gone: false, after: changes };
+      if (input.mode === 'diff') return { ...base, errors: [], warnings: ipvsErrors(desired, seen, 'not compared') };
+      return { ...base, errors: await apply(kernel, target, desired, seen, changes, options), warnings: [] };
+    });
+  } catch (error) {
+    return failed(error);
+  }
 }
 
 function taskIndex(catalog: Catalog): (address: string) => boolean | undefined {
@@ -195,24 +254,32 @@ async function apply(
 
 function nextState(
   input: ReconcileInput, plan: NodePlan, all: readonly Target[],
-  results: readonly (NamespaceResult & { after?: NamespaceChanges })[], marks: ReadonlyMap<string, ReadonlyMap<string, number>>,
+  results: readonly Outcome[], marks: ReadonlyMap<string, ReadonlyMap<string, number>>, skipped: readonly Target[],
 ): StoredState {
   if (input.mode === 'diff') return input.state;
   const namespaces: Record<string, ManagedNamespace> = {};
   const draining: Record<string, Record<string, number>> = {};
   const keptMarks: Record<string, Record<string, number>> = {};
-  const planned = new Set(plan.namespaces.map((ns) => ns.key));
+  const applied: Record<string, string> = {};
+  const planned = byKey(plan);
   all.forEach((target, i) => {
     const result = results[i]!;
     // Keep what is planned, and what could not be cleaned yet, for the next pass.
-    const keep = input.mode !== 'cleanup' && planned.has(target.key);
-    if (keep || (!result.gone && result.errors.length > 0)) namespaces[target.key] = { netns: target.netns, role: target.role };
+    const ns = input.mode === 'cleanup' ? undefined : planned.get(target.key);
+    if (ns !== undefined || (!result.gone && result.errors.length > 0)) namespaces[target.key] = { netns: target.netns, role: target.role };
     if (result.after && result.after.draining.size > 0) draining[target.key] = Object.fromEntries(result.after.draining);
-    if (keep) keptMarks[target.key] = Object.fromEntries(marks.get(target.key) ?? []);
+    if (ns === undefined) return;
+    keptMarks[target.key] = Object.fromEntries(marks.get(target.key) ?? []);
+    if (result.errors.length === 0 && !result.gone) applied[target.key] = fingerprint(ns, manages(input, target));
   });
+  for (const target of skipped) {
+    namespaces[target.key] = { netns: target.netns, role: target.role };
+    keptMarks[target.key] = Object.fromEntries(marks.get(target.key) ?? []);
+    applied[target.key] = input.state.applied[target.key]!;
+  }
   for (const ns of plan.namespaces) {
     const vips = ns.ipvs.filter((v) => v.label.includes('/'));
     if (vips.length > 0 && input.mode !== 'cleanup') keptMarks[ns.key] = Object.fromEntries(vips.map((v) => [v.label, v.fwmark]));
   }
-  return { namespaces, draining, marks: keptMarks };
+  return { namespaces, draining, marks: keptMarks, applied };
 }

@@ -28,6 +28,9 @@ export function summarize(verb: string, result: ReconcileResult, dryRun: boolean
   }
   const would = dryRun ? 'would change' : 'changed';
   stdout += `${verb}: ${live.length} namespace${live.length === 1 ? '' : 's'}, ${changed} ${would}, ${failed} failed\n`;
+  if (result.skipped.length > 0) {
+    stdout += `${verb}: ${result.skipped.length} more namespace${result.skipped.length === 1 ? '' : 's'} unchanged since the last pass, not read\n`;
+  }
   if (!result.dnsManaged) {
     stdout += `${verb}: no agent holds resolver ports, so the DNS redirect (VIPMESH-DNS-*) was left as it is\n`;
   }

@@ -19,9 +19,11 @@ export interface StoredState {
   readonly namespaces: Readonly<Record<string, ManagedNamespace>>;
   readonly draining: Readonly<Record<string, Readonly<Record<string, number>>>>;
   readonly marks: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /** Per namespace, a fingerprint of the plan last applied there without an error. */
+  readonly applied: Readonly<Record<string, string>>;
 }
 
-export const EMPTY_STATE: StoredState = { namespaces: {}, draining: {}, marks: {} };
+export const EMPTY_STATE: StoredState = { namespaces: {}, draining: {}, marks: {}, applied: {} };
 
 
 function numbers(value: unknown): Record<string, Record<string, number>> {
@@ -51,7 +53,10 @@ export async function readState(dir: string): Promise<StoredState> {
       namespaces[key] = { netns, role };
     }
   }
-  return { namespaces, draining: numbers(data['draining']), marks: numbers(data['marks']) };
+  const applied = isRecord(data['applied'])
+    ? Object.fromEntries(Object.entries(data['applied']).filter((e): e is [string, string] => typeof e[1] === 'string'))
+    : {};
+  return { namespaces, draining: numbers(data['draining']), marks: numbers(data['marks']), applied };
 }
 
 /** Written whole and renamed into place, so a crash never leaves half a file. */

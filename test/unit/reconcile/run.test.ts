@@ -28,6 +28,7 @@ function memoryKernel(): Kernel & { ipvsOf(ns: string): ObservedService[]; chain
     ipvsOf: (ns) => ipvs.get(ns) ?? [],
     chainsOf: (ns) => [...tables(ns).entries()].flatMap(([t, m]) => [...m.keys()].map((c) => `${t}/${c}`)),
     async namespaceExists() { return true; },
+    within: (_netns, fn) => fn(),
     async readIptables(netns, _family: Family): Promise<ObservedIptables> {
       const ns = netns ?? 'host';
       const view = (table: string) => ({
@@ -97,4 +98,44 @@ test('reconcile then cleanup: both converge with no error, and cleanup leaves no
     assert.deepEqual(kernel.chainsOf(ns), []);
   }
   assert.deepEqual(cleaned.state.namespaces, {});
+});
+
+const TWO_NETWORKS = `
+version: 1
+networks: { appnet: { subnet: 10.0.1.0/24 }, other: { subnet: 10.0.2.0/24 } }
+nodes: { node-1: { address: 192.0.2.11, netns: /run/netns/h }, node-2: { address: 192.0.2.12 } }
+services: { web: { vips: { appnet: 10.0.1.2 } }, api: { vips: { other: 10.0.2.2 } } }
+tasks:
+  web.1: { service: web, node: node-1, netns: /run/netns/w1, addresses: { appnet: 10.0.1.11 } }
+  web.2: { service: web, node: node-1, netns: /run/netns/w2, addresses: { appnet: 10.0.1.12 } }
+  api.1: { service: api, node: node-1, netns: /run/netns/a1, addresses: { other: 10.0.2.11 } }
+`;
+
+test('a changed-only pass reads and writes just the namespaces whose plan changed; a full pass still repairs the rest', async () => {
+  const kernel = memoryKernel();
+  const reads: string[] = [];
+  const counted: Kernel = { ...kernel, readIptables: (netns, family) => (reads.push(netns ?? 'host'), kernel.readIptables(netns, family)) };
+  const input = { node: 'node-1', kernel: counted, facts: facts(), now: 0, mode: 'apply' as const };
+  const full = await reconcileNode({ ...input, catalog: catalogOf(TWO_NETWORKS), state: EMPTY_STATE });
+  assert.deepEqual(full.namespaces.flatMap((n) => n.errors), []);
+  assert.deepEqual(Object.keys(full.state.applied).sort(), ['/run/netns/a1', '/run/netns/w1', '/run/netns/w2']);
+
+  reads.length = 0;
+  const idle = await reconcileNode({ ...input, catalog: catalogOf(TWO_NETWORKS), state: full.state, scope: 'changed' });
+  assert.deepEqual(reads, [], 'nothing changed, nothing read');
+  assert.deepEqual([...idle.skipped].sort(), ['/run/netns/a1', '/run/netns/w1', '/run/netns/w2']);
+
+  const scaled = TWO_NETWORKS + '  api.2: { service: api, node: node-2, netns: /run/netns/x, addresses: { other: 10.0.2.12 } }\n';
+  const partial = await reconcileNode({ ...input, catalog: catalogOf(scaled), state: idle.state, scope: 'changed' });
+  assert.deepEqual(reads, ['/run/netns/a1'], 'only the namespace that sees api is read');
+  assert.deepEqual(kernel.ipvsOf('/run/netns/a1')[0]?.realServers.map((r) => r.address), ['10.0.2.11', '10.0.2.12']);
+  assert.deepEqual(partial.namespaces.map((n) => n.key), ['/run/netns/a1']);
+
+  // Drift in a skipped namespace waits for the next full pass, which repairs it.
+  await kernel.restoreIptables('/run/netns/w1', 4, '*mangle\n-D OUTPUT -j VIPMESH-OUTPUT\n-X VIPMESH-OUTPUT\nCOMMIT\n');
+  assert.ok(!kernel.chainsOf('/run/netns/w1').includes('mangle/VIPMESH-OUTPUT'));
+  await reconcileNode({ ...input, catalog: catalogOf(scaled), state: partial.state, scope: 'changed' });
+  assert.ok(!kernel.chainsOf('/run/netns/w1').includes('mangle/VIPMESH-OUTPUT'), 'a changed-only pass does not look');
+  await reconcileNode({ ...input, catalog: catalogOf(scaled), state: partial.state });
+  assert.ok(kernel.chainsOf('/run/netns/w1').includes('mangle/VIPMESH-OUTPUT'), 'the full pass repairs it');
 });

@@ -29,16 +29,17 @@ test('a lock left by a dead process is taken over', async () => {
 
 test('state round-trips, a missing or corrupt file reads as empty, and plan reuses the kept marks', async () => {
   const d = dir();
-  assert.deepEqual(await readState(d), { namespaces: {}, draining: {}, marks: {} });
+  assert.deepEqual(await readState(d), { namespaces: {}, draining: {}, marks: {}, applied: {} });
   const state = {
     namespaces: { '/run/netns/a': { netns: '/run/netns/a', role: 'task' as const } },
     draining: { '/run/netns/a': { '1452277761 10.0.1.12:0': 1000 } },
     marks: { '/run/netns/a': { 'web/appnet': 1452277761 } },
+    applied: { '/run/netns/a': '3f2a' },
   };
   await writeState(d, state);
   assert.deepEqual(await readState(d), state);
   const facts = await readNodeFacts(d, '6.1.0');
   assert.equal(facts.marks.get('/run/netns/a')?.get('web/appnet'), 1452277761);
   writeFileSync(join(d, 'state.json'), '{not json');
-  assert.deepEqual(await readState(d), { namespaces: {}, draining: {}, marks: {} });
+  assert.deepEqual(await readState(d), { namespaces: {}, draining: {}, marks: {}, applied: {} });
 });
