@@ -45,10 +45,25 @@ export function taskName(service: number, slot: number): string {
   return `${serviceName(service)}.${slot + 1}.t${(service * 7919 + slot).toString(36).padStart(6, '0')}`;
 }
 
-/** Which global task indexes (service × T + slot) are local: spread evenly over the catalog. */
-export function localTaskIndexes(total: number, k: number): number[] {
-  if (k > total) throw new Error(`synthetic catalog: ${k} local tasks but only ${total} tasks`);
-  return Array.from({ length: k }, (_, i) => Math.floor((i * total) / k));
+/**
+ * Which global task indexes (service × T + slot) are local: spread evenly over the
+ * services, and local task i on network i mod N, so every network has local tasks.
+ */
+export function localTaskIndexes(services: number, tasksPerService: number, networks: number, k: number): number[] {
+  if (k > services * tasksPerService) throw new Error(`synthetic catalog: ${k} local tasks but only ${services * tasksPerService} tasks`);
+  const used = new Map<number, number>();
+  return Array.from({ length: k }, (_, i) => {
+    let service = Math.floor((i * services) / k);
+    service = Math.min(services - 1, service - (service % networks) + (i % networks));
+    // Where services are fewer than local tasks, a service gets several local slots.
+    for (let tries = 0; (used.get(service) ?? 0) >= tasksPerService; tries++) {
+      if (tries > services) throw new Error(`synthetic catalog: no free task for local task ${i}`);
+      service = (service + 1) % services;
+    }
+    const slot = used.get(service) ?? 0;
+    used.set(service, slot + 1);
+    return service * tasksPerService + slot;
+  });
 }
 
 export function syntheticCatalog(o: SyntheticOptions): SyntheticCatalog {
@@ -73,7 +88,7 @@ export function syntheticCatalog(o: SyntheticOptions): SyntheticCatalog {
     };
   }
 
-  const local = new Map(localTaskIndexes(o.services * o.tasksPerService, o.localTasks).map((g, k) => [g, k]));
+  const local = new Map(localTaskIndexes(o.services, o.tasksPerService, o.networks, o.localTasks).map((g, k) => [g, k]));
   const services: SyntheticCatalog['services'] = {};
   const tasks: SyntheticCatalog['tasks'] = {};
   let ingressIndex = 254; // after the sandboxes' 10.255.0.x

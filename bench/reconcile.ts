@@ -1,0 +1,329 @@
+// Reconcile on this machine's kernel, in real namespaces: vipmesh against the
+// floor (the same rule text, one bare iptables-restore per namespace) and against
+// Docker's way (one iptables command per rule, as libnetwork does). IPVS is left
+// out here (this kernel has none; bench/ipvs.ts measures it in the kernel lane), so
+// the kernel below reports IPVS as unavailable without spawning anything.
+import { release } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { parseCatalog } from '../src/catalog/load.js';
+import type { Catalog } from '../src/catalog/types.js';
+import { createRunner, type Runner } from '../src/kernel/exec.js';
+import { createKernel, detectBackend, type Backend } from '../src/kernel/index.js';
+import type { Kernel, ObservedService } from '../src/kernel/types.js';
+import { planNode } from '../src/plan/index.js';
+import type { NodeFacts, NodePlan, ResolverPorts } from '../src/plan/types.js';
+import { mapLimit, reconcileNode, type Mode, type ReconcileResult } from '../src/reconcile/run.js';
+import { renderRestore } from '../src/render/iptables.js';
+import { EMPTY_STATE, type StoredState } from '../src/state/store.js';
+import { createLab, machine, median, requireRoot, type Lab } from './lab.js';
+import { NODE, serviceName, syntheticCatalog, taskName, type SyntheticCatalog } from './synthetic.js';
+
+const CONCURRENCY = 8;
+
+export interface ReconcileBenchOptions {
+  readonly sizes?: readonly number[];
+  readonly services?: number;
+  readonly tasksPerService?: number;
+  readonly networks?: number;
+  readonly rounds?: number;
+  /** Docker's way spawns one process per rule; above this many namespaces it runs on a sample. */
+  readonly dockerSample?: number;
+}
+
+interface Measure {
+  readonly ms: number;
+  readonly spawns: number;
+  readonly bytes: number;
+  /** Namespaces that got at least one write. */
+  readonly written?: number;
+}
+
+/**
+ * The real kernel for iptables and sysctls, with IPVS (and its vs.* sysctls) kept
+ * in memory: this kernel has no IPVS, and its cost is measured in the lane. The
+ * model applies vipmesh's own -A/-E/-D/-a/-e/-d lines, enough to converge.
+ */
+function ipvsInMemory(kernel: Kernel): Kernel {
+  const services = new Map<string | null, ObservedService[]>();
+  const knobs = new Map<string, string>();
+  const isVs = (name: string) => name.startsWith('net.ipv4.vs.');
+  const arg = (line: string, flag: string) => new RegExp(`${flag} (\\S+)`).exec(line)?.[1];
+  return {
+    ...kernel,
+    readIpvs: async (netns) => ({ available: true, services: services.get(netns) ?? [] }),
+    async applyIpvs(netns, commands) {
+      let list = services.get(netns) ?? [];
+      for (const line of commands) {
+        const fwmark = Number(arg(line, '-f'));
+        const [address, port] = (arg(line, '-r') ?? ':').split(':');
+        const server = { address: address!, port: Number(port), weight: Number(arg(line, '-w') ?? 1), forward: 'Masq', activeConnections: 0, inactiveConnections: 0 };
+        const op = line.slice(0, 2);
+        const others = list.filter((v) => v.fwmark !== fwmark);
+        const mine = list.find((v) => v.fwmark === fwmark);
+        if (op === '-A' || op === '-E') {
+          list = [...others, { fwmark, scheduler: arg(line, '-s') ?? 'wlc', persistence: Number(arg(line, '-p') ?? 0), realServers: mine?.realServers ?? [] }];
+        } else if (op === '-D') list = others;
+        else if (mine !== undefined) {
+          const rest = mine.realServers.filter((r) => r.address !== server.address || r.port !== server.port);
+          list = [...others, { ...mine, realServers: op === '-d' ? rest : [...rest, server] }];
+        }
+      }
+      services.set(netns, list);
+    },
+    async readSysctls(netns, names) {
+      const values = await kernel.readSysctls(netns, names.filter((n) => !isVs(n)));
+      for (const name of names.filter(isVs)) values.set(name, knobs.get(`${netns} ${name}`));
+      return values;
+    },
+    async writeSysctls(netns, values) {
+      for (const { name, value } of values.filter((v) => isVs(v.name))) knobs.set(`${netns} ${name}`, value);
+      await kernel.writeSysctls(netns, values.filter((v) => !isVs(v.name)));
+    },
+  };
+}
+
+function realErrors(result: ReconcileResult): string[] {
+  return result.namespaces.flatMap((ns) => ns.errors.map((e) => `${ns.key}: ${e}`));
+}
+
+async function timed(runner: Runner, fn: () => Promise<number | void>): Promise<Measure> {
+  const spawns = runner.stats.spawns;
+  const bytes = runner.stats.bytesWritten;
+  const started = performance.now();
+  const written = await fn();
+  return {
+    ms: performance.now() - started,
+    spawns: runner.stats.spawns - spawns,
+    bytes: runner.stats.bytesWritten - bytes,
+    ...(typeof written === 'number' ? { written } : {}),
+  };
+}
+
+interface Setup {
+  readonly catalog: Catalog;
+  readonly raw: SyntheticCatalog;
+  readonly facts: NodeFacts;
+  readonly spare: string;
+}
+
+async function setup(lab: Lab, k: number, o: Required<ReconcileBenchOptions>): Promise<Setup> {
+  const tasks = Array.from({ length: k }, (_, i) => `t${i}`);
+  const [host, sandbox, spare, ...local] = await lab.add(['host', 'sbox', 'spare', ...tasks]);
+  const raw = syntheticCatalog({
+    services: o.services, tasksPerService: o.tasksPerService, networks: o.networks, localTasks: k,
+    hostNetns: host!, sandboxNetns: sandbox!, localNetns: (i) => local[i]!,
+  });
+  const catalog = parse(raw);
+  // As with a running agent: resolver ports known, so the DNS redirect is programmed too.
+  const resolverPorts = new Map<string, ResolverPorts>([...local, spare!].map((p, i) => [p!, { udp: 40000 + i, tcp: 50000 + i }]));
+  const facts: NodeFacts = { kernelRelease: release(), resolverPorts, marks: new Map(), probes: new Map() };
+  return { catalog, raw, facts, spare: spare! };
+}
+
+function parse(raw: SyntheticCatalog): Catalog {
+  const loaded = parseCatalog(JSON.stringify(raw));
+  if (!loaded.ok) throw new Error(`synthetic catalog invalid: ${loaded.problems.slice(0, 3).map((p) => p.message).join('; ')}`);
+  return loaded.catalog;
+}
+
+async function reconcile(
+  kernel: Kernel, s: Setup, catalog: Catalog, state: StoredState, mode: Mode, scope: 'all' | 'changed' = 'all',
+): Promise<{ result: ReconcileResult; written: number }> {
+  const result = await reconcileNode({ catalog, node: NODE, kernel, facts: s.facts, state, mode, scope, now: Date.now(), concurrency: CONCURRENCY });
+  const errors = realErrors(result);
+  if (errors.length > 0) throw new Error(`reconcile (${mode}) failed:\n${errors.slice(0, 5).join('\n')}`);
+  const written = result.namespaces.filter((ns) => ns.changes.length > 0).length;
+  return { result, written };
+}
+
+/** Splits an iptables-save rule into argv, keeping "quoted comments" whole. */
+export function ruleArgs(rule: string): string[] {
+  const args: string[] = [];
+  for (const m of rule.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)) args.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]!);
+  return args;
+}
+
+/** The restore text as one iptables command line per chain and rule, in order. */
+export function dockerCommands(restore: string): string[][] {
+  const commands: string[][] = [];
+  let table = 'filter';
+  for (const line of restore.split('\n')) {
+    if (line.startsWith('*')) table = line.slice(1);
+    else if (line.startsWith(':')) commands.push(['-t', table, '-N', line.slice(1).split(' ')[0]!]);
+    else if (line.startsWith('-')) commands.push(['-t', table, ...ruleArgs(line)]);
+  }
+  return commands;
+}
+
+function restoreTexts(plan: NodePlan): { netns: string; family: 4 | 6; text: string }[] {
+  return plan.namespaces.flatMap((ns) =>
+    ([4, 6] as const).map((family) => ({ netns: ns.netns!, family, text: renderRestore(ns.chains, family) })).filter((r) => r.text !== ''));
+}
+
+function binary(backend: Backend, family: 4 | 6, tool: string): string {
+  return `${family === 6 ? 'ip6tables' : 'iptables'}-${backend}${tool === '' ? '' : `-${tool}`}`;
+}
+
+async function floor(runner: Runner, backend: Backend, plan: NodePlan): Promise<void> {
+  await mapLimit(restoreTexts(plan), CONCURRENCY, async ({ netns, family, text }) => {
+    const r = await runner.run({ file: binary(backend, family, 'restore'), args: ['--noflush', '-w'], netns, input: text });
+    if (r.exitCode !== 0) throw new Error(`floor: ${r.command}: ${r.stderr}`);
+  });
+}
+
+async function dockerWay(runner: Runner, backend: Backend, plan: NodePlan, sample: number): Promise<number> {
+  const all = restoreTexts(plan);
+  const picked = all.slice(0, sample);
+  if (picked.length === 0) return 1;
+  await mapLimit(picked, CONCURRENCY, async ({ netns, family, text }) => {
+    for (const args of dockerCommands(text)) {
+      const r = await runner.run({ file: binary(backend, family, ''), args: ['-w', ...args], netns });
+      if (r.exitCode !== 0) throw new Error(`docker's way: ${r.command}: ${r.stderr}`);
+    }
+  });
+  return all.length / picked.length;
+}
+
+/** Adds one running task to one service: local (a new namespace) or on another node. */
+function addTask(raw: SyntheticCatalog, service: number, local: string | undefined): SyntheticCatalog {
+  const svc = raw.services[serviceName(service)]!;
+  const [network] = Object.keys(svc.vips);
+  const second = Number(svc.vips[network!]!.split('.')[1]);
+  const task = {
+    service: serviceName(service), node: local === undefined ? 'node-1' : NODE,
+    netns: local ?? '/run/netns/remote-new', addresses: { [network!]: `10.${second}.250.250` },
+  };
+  return { ...raw, tasks: { ...raw.tasks, [`${taskName(service, 99)}`]: task } };
+}
+
+interface Row {
+  readonly k: number;
+  readonly rules: number;
+  readonly fromEmpty: Measure;
+  readonly noop: Measure;
+  readonly floor: Measure;
+  readonly docker: Measure & { scale: number };
+  readonly changes: Record<'localFull' | 'localChanged' | 'remoteFull' | 'remoteChanged', Measure & { read: number }>;
+}
+
+async function oneSize(k: number, o: Required<ReconcileBenchOptions>, backend: Backend): Promise<Row> {
+  const lab = createLab();
+  try {
+    const s = await setup(lab, k, o);
+    const runner = createRunner();
+    const kernel = ipvsInMemory(createKernel(runner, { backend }));
+    const plan = planNode(s.catalog, NODE, s.facts);
+    const rules = restoreTexts(plan).reduce((n, r) => n + r.text.split('\n').filter((l) => l.startsWith('-')).length, 0);
+    const clean = () => reconcile(kernel, s, s.catalog, EMPTY_STATE, 'cleanup');
+    const rounds = async (fn: () => Promise<Measure>): Promise<Measure> => {
+      const all: Measure[] = [];
+      for (let r = 0; r < o.rounds; r++) all.push(await fn());
+      const ms = median(all.map((m) => m.ms));
+      return { ...all[0]!, ms };
+    };
+
+    let state = EMPTY_STATE;
+    const fromEmpty = await rounds(async () => {
+      await clean();
+      return timed(runner, async () => {
+        const { result, written } = await reconcile(kernel, s, s.catalog, EMPTY_STATE, 'apply');
+        state = result.state;
+        return written;
+      });
+    });
+    const noop = await rounds(() => timed(runner, async () => (await reconcile(kernel, s, s.catalog, state, 'apply')).written));
+    const floorM = await rounds(async () => {
+      await clean();
+      return timed(runner, () => floor(runner, backend, plan));
+    });
+    let scale = 1;
+    const docker = await rounds(async () => {
+      await clean();
+      return timed(runner, async () => {
+        scale = await dockerWay(runner, backend, plan, o.dockerSample);
+      });
+    });
+
+    // One change on top of a converged node, as a full pass (`vipmesh reconcile`)
+    // and as a changed-only pass (what the agent runs between full ones). Each
+    // starts from the same converged state.
+    const base = s.catalog;
+    const withLocal = parse(addTask(s.raw, 1, s.spare));
+    const withRemote = parse(addTask(addTask(s.raw, 1, s.spare), 3, undefined));
+    await clean();
+    state = (await reconcile(kernel, s, base, EMPTY_STATE, 'apply')).result.state;
+    const change = async (from: Catalog, to: Catalog, scope: 'all' | 'changed'): Promise<Measure & { read: number }> => {
+      state = (await reconcile(kernel, s, from, state, 'apply')).result.state;
+      let read = 0;
+      const m = await timed(runner, async () => {
+        const { result, written } = await reconcile(kernel, s, to, state, 'apply', scope);
+        state = result.state;
+        read = result.namespaces.length;
+        return written;
+      });
+      return { ...m, read };
+    };
+    const changes = {
+      localFull: await change(base, withLocal, 'all'),
+      localChanged: await change(base, withLocal, 'changed'),
+      remoteFull: await change(withLocal, withRemote, 'all'),
+      remoteChanged: await change(withLocal, withRemote, 'changed'),
+    };
+    await reconcile(kernel, s, base, state, 'cleanup');
+    return { k, rules, fromEmpty, noop, floor: floorM, docker: { ...docker, ms: docker.ms * scale, spawns: Math.round(docker.spawns * scale), scale }, changes };
+  } finally {
+    await lab.close();
+  }
+}
+
+const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`);
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
+
+export async function runReconcileBench(options: ReconcileBenchOptions = {}): Promise<{ markdown: string }> {
+  requireRoot('the reconcile benchmark');
+  const o: Required<ReconcileBenchOptions> = {
+    sizes: [10, 50, 200], services: 1000, tasksPerService: 10, networks: 10, rounds: 3, dockerSample: 20, ...options,
+  };
+  const backend = await detectBackend(createRunner());
+  const rows: Row[] = [];
+  for (const k of o.sizes) rows.push(await oneSize(k, o, backend));
+  const out: string[] = [];
+  out.push(`Catalog: ${o.services} services × ${o.tasksPerService} tasks over ${o.networks} networks (every 10th service publishes a port); ` +
+    `K local task namespaces plus the node's host namespace and its ingress sandbox, all throwaway. ` +
+    `Concurrency ${CONCURRENCY} namespaces for vipmesh, the floor and Docker's way alike. Time is the median of ${o.rounds} rounds; ` +
+    `IPVS and its vs.* sysctls are kept in memory (this kernel has none; the kernel-lane table measures them).`);
+  out.push('');
+  out.push('| K | rules | vipmesh from empty | spawns | written | floor (1 restore/ns) | vipmesh ÷ floor | Docker\'s way (1 cmd/rule) | spawns | vipmesh ÷ Docker | nothing to do | spawns |');
+  out.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) {
+    out.push(`| ${r.k} | ${r.rules} | ${fmt(r.fromEmpty.ms)} | ${r.fromEmpty.spawns} | ${kb(r.fromEmpty.bytes)} | ${fmt(r.floor.ms)} | ` +
+      `${(r.fromEmpty.ms / r.floor.ms).toFixed(2)}× | ${fmt(r.docker.ms)}${r.docker.scale > 1 ? ` (${(1 / r.docker.scale * 100).toFixed(0)}% sampled)` : ''} | ${r.docker.spawns} | ` +
+      `${(r.fromEmpty.ms / r.docker.ms).toFixed(3)}× | ${fmt(r.noop.ms)} | ${r.noop.spawns} |`);
+  }
+  out.push('');
+  out.push('One change on a converged node: a full pass (`vipmesh reconcile`) reads every namespace; a changed-only pass (the agent between full passes) ' +
+    'reads and writes only the namespaces whose plan changed:');
+  out.push('');
+  out.push('| K | change | pass | time | spawns | namespaces read | namespaces written | bytes written |');
+  out.push('|---:|---|---|---:|---:|---:|---:|---:|');
+  const labels = {
+    localFull: ['a local task added (a new namespace)', 'full'], localChanged: ['a local task added (a new namespace)', 'changed-only'],
+    remoteFull: ['a remote task added (IPVS changes on its network)', 'full'], remoteChanged: ['a remote task added (IPVS changes on its network)', 'changed-only'],
+  } as const;
+  for (const r of rows) {
+    for (const [key, [what, pass]] of Object.entries(labels) as [keyof typeof labels, readonly [string, string]][]) {
+      const m = r.changes[key];
+      out.push(`| ${r.k} | ${what} | ${pass} | ${fmt(m.ms)} | ${m.spawns} | ${m.read} | ${m.written} | ${kb(m.bytes)} |`);
+    }
+  }
+  out.push('');
+  out.push(`Machine: ${await machine()}. Command: \`sudo node dist/bench/reconcile.js\` (after \`npm run build\`).`);
+  return { markdown: out.join('\n') };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
+  const { markdown } = await runReconcileBench(sizes.length > 0 ? { sizes } : {});
+  process.stdout.write(markdown + '\n');
+}
