@@ -21,7 +21,7 @@ export type Outcome =
   | 'forwarded'  // answered by an upstream (whatever its rcode)
   | 'servfail'   // every upstream failed or timed out
   | 'refused'    // too many concurrent forwards
-  | 'formerr'    // malformed, answered FORMERR
+  | 'formerr'    // malformed (FORMERR), or a request we don't serve: NOTIMP (opcode), BADVERS (EDNS version)
   | 'dropped';   // too malformed to answer (no header), or from an unknown namespace
 
 export interface Reply {

@@ -1,0 +1,184 @@
+// The answering chain, CoreDNS-style: each handler answers or calls `next`.
+//   parse    — bytes → a query, or FORMERR/NOTIMP/BADVERS, or a clean drop
+//   view     — a namespace no running local task owns is dropped
+//   local    — names from the record snapshot: answer or NODATA
+//   forward  — everything else goes upstream (bounded, with timeouts), else SERVFAIL
+// The snapshot and the upstream list are swapped whole; a query in flight keeps
+// the ones it started with.
+import type { Answerer, Outcome, Query, Reply, Upstream } from './types.js';
+import { forward } from './forward.js';
+import type { Records } from './records.js';
+import {
+  buildReply,
+  CLASS_ANY,
+  CLASS_IN,
+  parseQuery,
+  RCODE_NOERROR,
+  RCODE_REFUSED,
+  RCODE_SERVFAIL,
+  replyLimit,
+  truncateReply,
+  type ParsedQuery,
+} from './wire.js';
+
+export const DEFAULT_MAX_CONCURRENT_FORWARDS = 1024; // Docker's, libnetwork PR#2262
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = 4000; // Docker's extIOTimeout
+
+export interface ResolverOptions {
+  readonly records: Records;
+  readonly upstreams: readonly Upstream[];
+  /** Forwards in flight beyond this are REFUSED at once. */
+  readonly maxConcurrentForwards?: number;
+  /** Per upstream server and attempt. */
+  readonly upstreamTimeoutMs?: number;
+  /** [0, 1): shuffles multi-address answers; tests may pin it. */
+  readonly random?: () => number;
+}
+
+export interface Resolver extends Answerer {
+  setRecords(records: Records): void;
+  setUpstreams(upstreams: readonly Upstream[]): void;
+  /** Replies by outcome since start (live; read it, don't keep a copy). */
+  readonly counters: Readonly<Record<Outcome, number>>;
+  /** Forwards in flight now. */
+  readonly forwardsInFlight: number;
+}
+
+export interface Request {
+  readonly query: Query;
+  readonly parsed: ParsedQuery;
+  /** The most bytes the reply may take on the query's transport. */
+  readonly limit: number;
+}
+
+export type Next = (request: Request) => Reply | Promise<Reply>;
+export type Handler = (request: Request, next: Next) => Reply | Promise<Reply>;
+
+export const OUTCOMES: readonly Outcome[] = [
+  'answered', 'nodata', 'forwarded', 'servfail', 'refused', 'formerr', 'dropped',
+];
+
+const DROP: Reply = { bytes: null, outcome: 'dropped' };
+
+export function createResolver(options: ResolverOptions): Resolver {
+  let records = options.records;
+  let upstreams = [...options.upstreams];
+  const maxForwards = options.maxConcurrentForwards ?? DEFAULT_MAX_CONCURRENT_FORWARDS;
+  const timeoutMs = options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
+  const random = options.random ?? Math.random;
+  const counters = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
+  let inFlight = 0;
+
+  const view: Handler = (request, next) =>
+    records.hasView(request.query.netns) ? next(request) : DROP;
+
+  const local: Handler = (request, next) => {
+    const { parsed } = request;
+    if (parsed.name === null || (parsed.qclass !== CLASS_IN && parsed.qclass !== CLASS_ANY)) return next(request);
+    const found = records.lookup(request.query.netns, parsed.name, parsed.qtype);
+    switch (found.kind) {
+      case 'no-view':
+        return DROP;
+      case 'unknown':
+        return next(request);
+      case 'nodata':
+        return { bytes: buildReply(request.query.bytes, parsed, RCODE_NOERROR, [], request.limit), outcome: 'nodata' };
+      case 'answer': {
+        const wires = shuffled(found.records, random);
+        return { bytes: buildReply(request.query.bytes, parsed, RCODE_NOERROR, wires, request.limit), outcome: 'answered' };
+      }
+    }
+  };
+
+  const upstream: Handler = async (request) => {
+    const { query, parsed, limit } = request;
+    if (inFlight >= maxForwards) {
+      return { bytes: buildReply(query.bytes, parsed, RCODE_REFUSED, [], limit), outcome: 'refused' };
+    }
+    inFlight++;
+    try {
+      const result = await forward(query.bytes, parsed.questionEnd, query.transport, upstreams, { timeoutMs });
+      if (result.kind === 'failed') {
+        return { bytes: buildReply(query.bytes, parsed, RCODE_SERVFAIL, [], limit), outcome: 'servfail' };
+      }
+      // Forwarded verbatim, the client's OPT included, so the upstream already keeps to the
+      // client's size; a reply that still doesn't fit is cut here rather than dropped by the client.
+      const bytes = query.transport === 'udp' ? truncateReply(result.bytes, limit) : result.bytes;
+      return { bytes, outcome: 'forwarded' };
+    } finally {
+      inFlight--;
+    }
+  };
+
+  const chain = compose([view, local, upstream]);
+
+  function run(query: Query): Reply | Promise<Reply> {
+    const parsed = parseQuery(query.bytes);
+    if (parsed.kind === 'drop') return DROP;
+    if (parsed.kind === 'error') {
+      if (!records.hasView(query.netns)) return DROP;
+      const bytes = buildReply(query.bytes, parsed.head, parsed.rcode, [], replyLimit(query.transport, parsed.head.edns));
+      return { bytes, outcome: 'formerr' };
+    }
+    const request: Request = { query, parsed: parsed.query, limit: replyLimit(query.transport, parsed.query.edns) };
+    const servfail = (): Reply => ({
+      bytes: buildReply(query.bytes, parsed.query, RCODE_SERVFAIL, [], request.limit),
+      outcome: 'servfail',
+    });
+    try {
+      const reply = chain(request);
+      return reply instanceof Promise ? reply.catch(servfail) : reply;
+    } catch {
+      return servfail();
+    }
+  }
+
+  const count = (reply: Reply): Reply => {
+    counters[reply.outcome]++;
+    return reply;
+  };
+
+  return {
+    answer(query: Query): Promise<Reply> {
+      let reply: Reply | Promise<Reply>;
+      try {
+        reply = run(query);
+      } catch {
+        reply = DROP;
+      }
+      return reply instanceof Promise ? reply.then(count, () => count(DROP)) : Promise.resolve(count(reply));
+    },
+    setRecords(next: Records): void {
+      records = next;
+    },
+    setUpstreams(next: readonly Upstream[]): void {
+      upstreams = [...next];
+    },
+    get counters(): Readonly<Record<Outcome, number>> {
+      return counters;
+    },
+    get forwardsInFlight(): number {
+      return inFlight;
+    },
+  };
+}
+
+/** Handlers in order; the last one's `next` is never reached by a well-formed chain. */
+export function compose(handlers: readonly Handler[]): Next {
+  const end: Next = () => DROP;
+  return handlers.reduceRight<Next>((next, handler) => (request) => handler(request, next), end);
+}
+
+/** The records' wire forms in a fresh random order (Fisher–Yates); Docker shuffles before it truncates. */
+function shuffled(records: readonly { readonly wire: Uint8Array }[], random: () => number): Uint8Array[] {
+  const n = records.length;
+  const out = new Array<Uint8Array>(n);
+  for (let i = 0; i < n; i++) out[i] = records[i]!.wire;
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.min(i, Math.floor(random() * (i + 1)));
+    const t = out[i]!;
+    out[i] = out[j]!;
+    out[j] = t;
+  }
+  return out;
+}

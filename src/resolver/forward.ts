@@ -1,0 +1,186 @@
+// Forwarding unknown names to the node's upstream servers, as Docker's resolver
+// does: at most 3 servers in order, a timeout each, the client's transport (a
+// UDP client that gets TC retries over TCP, and that retry is forwarded over
+// TCP), SERVFAIL/REFUSED/errors/timeouts move on to the next server, anything
+// else passes through verbatim. The sockets are opened in the agent's own
+// namespace, where the host's resolv.conf servers are reachable.
+import { randomInt } from 'node:crypto';
+import dgram from 'node:dgram';
+import net from 'node:net';
+import dnsPacket from 'dns-packet';
+import type { Transport, Upstream } from './types.js';
+import { RCODE_REFUSED, RCODE_SERVFAIL, readQuestion } from './wire.js';
+
+/** Docker's maxExtDNS: glibc reads no more than 3 nameservers either. */
+export const MAX_UPSTREAMS = 3;
+
+export type ForwardResult =
+  /** The upstream's reply, with the client's ID back in place. */
+  | { readonly kind: 'reply'; readonly bytes: Buffer }
+  /** Every upstream failed, timed out, or there is none. */
+  | { readonly kind: 'failed' };
+
+export interface ForwardOptions {
+  readonly timeoutMs: number;
+}
+
+/**
+ * Sends `query` (a parsed, well-formed query; its question ends at `questionEnd`)
+ * to each upstream in turn until one gives a usable reply. Never rejects.
+ */
+export async function forward(
+  query: Uint8Array,
+  questionEnd: number,
+  transport: Transport,
+  upstreams: readonly Upstream[],
+  options: ForwardOptions,
+): Promise<ForwardResult> {
+  for (const upstream of upstreams.slice(0, MAX_UPSTREAMS)) {
+    // A fresh ID per attempt on a fresh socket: a spoofed reply must guess both port and ID.
+    const id = randomInt(0, 0x10000);
+    const message = Buffer.from(query);
+    message.writeUInt16BE(id, 0);
+    const reply = await (transport === 'udp'
+      ? exchangeUdp(message, upstream, options.timeoutMs, (r) => matches(r, message, questionEnd))
+      : exchangeTcp(message, upstream, options.timeoutMs, (r) => matches(r, message, questionEnd)));
+    if (reply === null) continue;
+    const rcode = reply[3]! & 0x0f;
+    if (rcode === RCODE_SERVFAIL || rcode === RCODE_REFUSED) continue;
+    if (!decodes(reply)) continue; // a reply clients can't read is a failed server
+    reply[0] = query[0]!;
+    reply[1] = query[1]!;
+    return { kind: 'reply', bytes: reply };
+  }
+  return { kind: 'failed' };
+}
+
+/**
+ * Is this packet the reply to `sent`? Same ID, QR set, and the same question
+ * (case-insensitively; RFC 1035 names compare that way), or no question at all
+ * with an error rcode (a FORMERR/NOTIMP may carry none). Anything else is a
+ * stray or spoofed packet and is ignored.
+ */
+export function matches(reply: Uint8Array, sent: Uint8Array, questionEnd: number): boolean {
+  if (reply.length < 12) return false;
+  if (reply[0] !== sent[0] || reply[1] !== sent[1] || (reply[2]! & 0x80) === 0) return false;
+  const qdcount = (reply[4]! << 8) | reply[5]!;
+  if (qdcount === 0) return (reply[3]! & 0x0f) !== 0;
+  if (qdcount !== 1) return false;
+  const question = readQuestion(reply, 12);
+  if (question === null || question.end !== questionEnd) return false;
+  for (let i = 12; i < questionEnd; i++) {
+    if (lower(reply[i]!) !== lower(sent[i]!)) return false;
+  }
+  return true;
+}
+
+function lower(c: number): number {
+  return c >= 0x41 && c <= 0x5a ? c + 0x20 : c;
+}
+
+function decodes(reply: Buffer): boolean {
+  try {
+    dnsPacket.decode(reply);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One UDP exchange on a fresh connected socket (only the server's address and port are heard). */
+function exchangeUdp(
+  message: Buffer,
+  upstream: Upstream,
+  timeoutMs: number,
+  accept: (reply: Buffer) => boolean,
+): Promise<Buffer | null> {
+  return new Promise((resolve) => {
+    let socket: dgram.Socket;
+    try {
+      socket = dgram.createSocket(net.isIPv6(stripZone(upstream.address)) ? 'udp6' : 'udp4');
+    } catch {
+      resolve(null);
+      return;
+    }
+    let settled = false;
+    const finish = (reply: Buffer | null): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      try {
+        socket.close();
+      } catch {
+        // already closed
+      }
+      resolve(reply);
+    };
+    const timer = setTimeout(() => finish(null), timeoutMs);
+    socket.on('error', () => finish(null));
+    socket.on('message', (reply) => {
+      if (accept(reply)) finish(reply);
+    });
+    try {
+      socket.connect(upstream.port, upstream.address, () => {
+        socket.send(message, (err) => {
+          if (err) finish(null);
+        });
+      });
+    } catch {
+      finish(null);
+    }
+  });
+}
+
+/** One TCP exchange: 2-byte length framing (RFC 1035 §4.2.2), replies that don't match are skipped. */
+function exchangeTcp(
+  message: Buffer,
+  upstream: Upstream,
+  timeoutMs: number,
+  accept: (reply: Buffer) => boolean,
+): Promise<Buffer | null> {
+  return new Promise((resolve) => {
+    let settled = false;
+    let socket: net.Socket | undefined;
+    const finish = (reply: Buffer | null): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket?.destroy();
+      resolve(reply);
+    };
+    const timer = setTimeout(() => finish(null), timeoutMs);
+    try {
+      socket = net.connect({ host: upstream.address, port: upstream.port });
+    } catch {
+      finish(null);
+      return;
+    }
+    let pending: Buffer = Buffer.alloc(0);
+    socket.on('error', () => finish(null));
+    socket.on('close', () => finish(null));
+    socket.on('connect', () => {
+      const framed = Buffer.allocUnsafe(2 + message.length);
+      framed.writeUInt16BE(message.length, 0);
+      message.copy(framed, 2);
+      socket?.write(framed);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      while (pending.length >= 2) {
+        const length = pending.readUInt16BE(0);
+        if (pending.length < 2 + length) return;
+        const reply = Buffer.from(pending.subarray(2, 2 + length));
+        pending = pending.subarray(2 + length);
+        if (accept(reply)) {
+          finish(reply);
+          return;
+        }
+      }
+    });
+  });
+}
+
+function stripZone(address: string): string {
+  const percent = address.indexOf('%');
+  return percent < 0 ? address : address.slice(0, percent);
+}
