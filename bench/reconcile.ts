@@ -3,6 +3,7 @@
 // Docker's way (one iptables command per rule, as libnetwork does). IPVS is left
 // out here (this kernel has none; bench/ipvs.ts measures it in the kernel lane), so
 // the kernel below reports IPVS as unavailable without spawning anything.
+import { readFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -33,6 +34,8 @@ export interface ReconcileBenchOptions {
 
 interface Measure {
   readonly ms: number;
+  /** Change of the kernel's slab memory over the run (rules live there). */
+  readonly slabKiB: number;
   readonly spawns: number;
   readonly bytes: number;
   /** Namespaces that got at least one write. */
@@ -87,13 +90,21 @@ function realErrors(result: ReconcileResult): string[] {
   return result.namespaces.flatMap((ns) => ns.errors.map((e) => `${ns.key}: ${e}`));
 }
 
+async function slabKiB(): Promise<number> {
+  const text = await readFile('/proc/meminfo', 'utf8');
+  return Number(/^Slab:\s+(\d+) kB$/m.exec(text)?.[1] ?? Number.NaN);
+}
+
 async function timed(runner: Runner, fn: () => Promise<number | void>): Promise<Measure> {
   const spawns = runner.stats.spawns;
   const bytes = runner.stats.bytesWritten;
+  const slab = await slabKiB();
   const started = performance.now();
   const written = await fn();
+  const ms = performance.now() - started;
   return {
-    ms: performance.now() - started,
+    ms,
+    slabKiB: (await slabKiB()) - slab,
     spawns: runner.stats.spawns - spawns,
     bytes: runner.stats.bytesWritten - bytes,
     ...(typeof written === 'number' ? { written } : {}),
@@ -294,10 +305,10 @@ export async function runReconcileBench(options: ReconcileBenchOptions = {}): Pr
     `Concurrency ${CONCURRENCY} namespaces for vipmesh, the floor and Docker's way alike. Time is the median of ${o.rounds} rounds; ` +
     `IPVS and its vs.* sysctls are kept in memory (this kernel has none; the kernel-lane table measures them).`);
   out.push('');
-  out.push('| K | rules | vipmesh from empty | spawns | written | floor (1 restore/ns) | vipmesh ÷ floor | Docker\'s way (1 cmd/rule) | spawns | vipmesh ÷ Docker | nothing to do | spawns |');
-  out.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  out.push('| K | rules | vipmesh from empty | spawns | bytes written | kernel slab Δ | floor (1 restore/ns) | vipmesh ÷ floor | Docker\'s way (1 cmd/rule) | spawns | vipmesh ÷ Docker | nothing to do | spawns |');
+  out.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
-    out.push(`| ${r.k} | ${r.rules} | ${fmt(r.fromEmpty.ms)} | ${r.fromEmpty.spawns} | ${kb(r.fromEmpty.bytes)} | ${fmt(r.floor.ms)} | ` +
+    out.push(`| ${r.k} | ${r.rules} | ${fmt(r.fromEmpty.ms)} | ${r.fromEmpty.spawns} | ${kb(r.fromEmpty.bytes)} | ${(r.fromEmpty.slabKiB / 1024).toFixed(1)} MiB | ${fmt(r.floor.ms)} | ` +
       `${(r.fromEmpty.ms / r.floor.ms).toFixed(2)}× | ${fmt(r.docker.ms)}${r.docker.scale > 1 ? ` (${(1 / r.docker.scale * 100).toFixed(0)}% sampled)` : ''} | ${r.docker.spawns} | ` +
       `${(r.fromEmpty.ms / r.docker.ms).toFixed(3)}× | ${fmt(r.noop.ms)} | ${r.noop.spawns} |`);
   }
