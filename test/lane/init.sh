@@ -1,6 +1,7 @@
 #!/bin/bash
 # PID 1 of the kernel-lane guest: set up a minimal system, load the modules, run
-# every guest scenario once, report the status on a marker line and power off.
+# every guest scenario once (or one script: vipmesh_run), report the status on a
+# marker line and power off.
 # Everything goes to the console (ttyS0), which run.sh streams to the host.
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/tmp TERM=dumb NO_COLOR=1 LANG=C.UTF-8
 
@@ -21,6 +22,15 @@ while read -r module _; do
 done </etc/vipmesh-lane/modules
 
 cd /vipmesh || { echo 'VIPMESH-LANE-EXIT 97'; poweroff -f; }
+# vipmesh_run=FILE (run.sh: VIPMESH_LANE_RUN) runs `node FILE` (relative to the project)
+# instead of the scenarios, e.g. a benchmark; its exit status goes on the marker line.
+if [ -n "${vipmesh_run:-}" ]; then
+  echo "kernel-lane: $(uname -r), running $vipmesh_run"
+  VIPMESH_LANE=1 node "$vipmesh_run"
+  echo "VIPMESH-LANE-EXIT $?"
+  sync
+  poweroff -f
+fi
 # vipmesh_only=WORD on the kernel command line (run.sh: VIPMESH_LANE_ONLY) runs only
 # the scenario files whose name contains WORD; the kernel hands it to us as a variable.
 shopt -s nullglob

@@ -5,11 +5,21 @@
 # crashed: exit 1. Exit 2: the lane could not be built (build.sh says what is missing).
 #   VIPMESH_LANE_TIMEOUT  seconds before a hung guest is killed (default 1200)
 #   VIPMESH_LANE_ONLY     run only the scenario files whose name contains this word
+#   VIPMESH_LANE_RUN      run `node FILE` (a path under dist/) instead of the scenarios
+#   VIPMESH_LANE_APPEND   more kernel command line words; the guest's init sees each
+#                         name=value word (lower case, no dot) as an environment variable
 set -uo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${VIPMESH_LANE_CACHE:-$REPO/.cache/kernel-lane}
 limit=${VIPMESH_LANE_TIMEOUT:-1200}
 say() { echo "kernel-lane: $*" >&2; }
+
+run=${VIPMESH_LANE_RUN:-}
+run=${run#"$REPO"/}
+if [ -n "$run" ] && { [[ $run != dist/* || $run =~ [^A-Za-z0-9_./-] ]] || [ ! -f "$REPO/$run" ]; }; then
+  say "VIPMESH_LANE_RUN=$run: not a file under $REPO/dist (the guest has only dist; e.g. dist/bench/ipvs-guest.js)"
+  exit 2
+fi
 
 # One lane at a time per checkout: runs share the cache (initrd, console.log), and two
 # TCG guests on a small machine would only slow each other into their time limits.
@@ -22,6 +32,8 @@ built=$(date +%s)
 
 append='console=ttyS0 panic=-1 quiet'
 [ -z "${VIPMESH_LANE_ONLY:-}" ] || append+=" vipmesh_only=$VIPMESH_LANE_ONLY" # init sees it as a variable
+[ -z "$run" ] || append+=" vipmesh_run=$run"
+[ -z "${VIPMESH_LANE_APPEND:-}" ] || append+=" $VIPMESH_LANE_APPEND"
 log=$CACHE/console.log
 # TCG, not KVM: with -enable-kvm the guest hangs on this kind of machine. No network
 # device: the scenarios build their own in namespaces. stdin is /dev/null so that
