@@ -97,6 +97,7 @@ export function readQuestion(bytes: Uint8Array, offset: number): Question | null
   const length = bytes.length;
   let off = offset;
   let n = 0; // bytes of the lower-cased dotted name in scratch
+  let wire = 0; // bytes of the labels on the wire, without the root: at most 254 (255 with it)
   let ours = true;
   for (;;) {
     if (off >= length) return null;
@@ -107,7 +108,8 @@ export function readQuestion(bytes: Uint8Array, offset: number): Question | null
     }
     if (label > 63) return null; // a pointer (0xC0) or a reserved label type (0x40, 0x80)
     const end = off + 1 + label;
-    if (end > length || n + label + 1 > 254) return null;
+    wire += label + 1;
+    if (end > length || wire > 254) return null;
     if (n > 0) scratch[n++] = 0x2e;
     for (let i = off + 1; i < end; i++) {
       let c = bytes[i]!;
