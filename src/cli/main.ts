@@ -15,6 +15,7 @@ import { summarize } from '../reconcile/summary.js';
 import { renderPlanJson, renderPlanText } from '../render/plan.js';
 import { readNodeFacts, runDir } from '../state/runtime.js';
 import { acquireLock, readState, writeState } from '../state/store.js';
+import { resolverCommand } from './resolver.js';
 
 export const EXIT = { ok: 0, drift: 1, usage: 2, partial: 3 } as const;
 const DEFAULT_CATALOG = '/etc/vipmesh/catalog.yaml';
@@ -81,6 +82,7 @@ export function buildProgram(): Command {
   oneShot('diff', 'diff', 'show what reconcile would change; exit 0 when nothing, 1 on drift');
   oneShot('reconcile', 'apply', 'bring the node to the plan once, and print what changed');
   oneShot('cleanup', 'cleanup', 'remove everything vipmesh created on the node');
+  resolverCommand(withCommon(program.command('resolver')), loadForNode);
 
   return program;
 }

@@ -1,0 +1,170 @@
+// `vipmesh resolver`: the embedded DNS on its own, without the agent — for tests,
+// and for nodes whose datapath something else reconciles. It serves every running
+// local task's namespace, reloads when the catalog file changes or on SIGHUP
+// (answers change without a restart), and stops on SIGTERM/SIGINT leaving
+// resolver.json behind so the next start takes the same ports again.
+import { type FSWatcher, watch } from 'node:fs';
+import net from 'node:net';
+import { basename, dirname, resolve } from 'node:path';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { loadCatalog } from '../catalog/load.js';
+import { formatProblems } from '../catalog/problems.js';
+import type { Catalog } from '../catalog/types.js';
+import { createRunner } from '../kernel/exec.js';
+import { type SyncReport, createResolverService } from '../resolver/service.js';
+import type { Upstream } from '../resolver/types.js';
+import { readHostResolvConf } from '../resolver/upstreams.js';
+import { readProbes, runDir } from '../state/runtime.js';
+
+interface ResolverOptions {
+  catalog: string;
+  node?: string;
+  upstream: Upstream[];
+}
+
+type Load = (options: { catalog: string; node?: string }) => Promise<{ catalog: Catalog; node: string }>;
+
+const RELOAD_DEBOUNCE_MS = 200;
+const PREFIX = 'vipmesh resolver:';
+
+/** `ADDR`, `ADDR:PORT` or `[IPV6]:PORT`; the port defaults to 53. */
+export function parseUpstream(text: string): Upstream {
+  let address = text;
+  let port = 53;
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
+  if (bracketed !== null) {
+    address = bracketed[1]!;
+    if (bracketed[2] !== undefined) port = Number(bracketed[2]);
+  } else if (net.isIP(text) === 0) {
+    const colon = text.lastIndexOf(':');
+    if (colon > 0 && /^\d+$/.test(text.slice(colon + 1))) {
+      address = text.slice(0, colon);
+      port = Number(text.slice(colon + 1));
+    }
+  }
+  if (net.isIP(address) === 0) throw new InvalidArgumentError(`${text} is not an address (ADDR, ADDR:PORT or [IPV6]:PORT)`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidArgumentError(`${text}: the port must be 1-65535`);
+  return { address, port };
+}
+
+function say(line: string): void {
+  process.stdout.write(`${PREFIX} ${line}\n`);
+}
+
+function warn(line: string): void {
+  process.stderr.write(`${PREFIX} ${line}\n`);
+}
+
+function describe(report: SyncReport): string {
+  const parts = [`serving ${report.serving} namespace${report.serving === 1 ? '' : 's'}`];
+  const changes: string[] = [];
+  if (report.bound.length > 0) changes.push(`${report.bound.length} bound`);
+  if (report.closed.length > 0) changes.push(`${report.closed.length} closed`);
+  if (report.failed.length > 0) changes.push(`${report.failed.length} failed`);
+  if (changes.length > 0) parts.push(`(${changes.join(', ')})`);
+  return parts.join(' ');
+}
+
+export function resolverCommand(command: Command, load: Load): Command {
+  return command
+    .description('serve the embedded DNS (127.0.0.11) in every local task namespace, without the agent')
+    .addOption(
+      new Option('--upstream <addr[:port]>', 'where names vipmesh does not own go; repeat for more')
+        .argParser((value: string, previous: Upstream[]) => [...previous, parseUpstream(value)])
+        .default([], 'the nameservers of /etc/resolv.conf'),
+    )
+    .action(async (options: ResolverOptions) => {
+      await runResolver(options, load);
+    });
+}
+
+async function runResolver(options: ResolverOptions, load: Load): Promise<void> {
+  const { catalog, node } = await load(options);
+  const dir = runDir();
+  const hostConf = async () =>
+    readHostResolvConf().catch((error: unknown) => {
+      warn(`cannot read /etc/resolv.conf (${(error as Error).message}): no upstreams, no search list`);
+      return { upstreams: [], search: [] };
+    });
+  const conf = await hostConf();
+  const upstreams = options.upstream.length > 0 ? options.upstream : conf.upstreams;
+  if (upstreams.length === 0) warn('no upstream servers: names vipmesh does not own get SERVFAIL');
+
+  const service = createResolverService({
+    catalog,
+    node,
+    probes: await readProbes(dir),
+    upstreams,
+    search: conf.search,
+    runDir: dir,
+    runner: createRunner(),
+    log: (level, message) => (level === 'info' ? say(message.replace(/^resolver: /, '')) : warn(message.replace(/^resolver: /, ''))),
+  });
+
+  let stopping = false;
+  let watcher: FSWatcher | undefined;
+  let debounce: NodeJS.Timeout | undefined;
+  const file = resolve(options.catalog);
+
+  const reload = async (why: string) => {
+    if (stopping) return;
+    const result = await loadCatalog(file);
+    if (!result.ok) {
+      warn(`${file} is not a valid catalog; still serving the previous one:\n${formatProblems(result.problems)}`);
+      return;
+    }
+    if (result.catalog.nodes[node] === undefined) {
+      warn(`node ${node} is no longer in ${file}; still serving the previous catalog`);
+      return;
+    }
+    if (options.upstream.length === 0 || why === 'SIGHUP') {
+      const fresh = await hostConf();
+      service.setUpstreams(options.upstream.length > 0 ? options.upstream : fresh.upstreams, fresh.search);
+    }
+    const report = await service.update(result.catalog, await readProbes(dir));
+    say(`reloaded (${why}): ${describe(report)}`);
+  };
+  const scheduleReload = (why: string) => {
+    clearTimeout(debounce);
+    debounce = setTimeout(() => {
+      reload(why).catch((error: unknown) => warn(`reload failed: ${(error as Error).message}`));
+    }, RELOAD_DEBOUNCE_MS);
+  };
+
+  // Signals are handled from the start: a stop during the first bind waits for it, then stops.
+  let stopSignal: NodeJS.Signals | undefined;
+  const stopped = new Promise<NodeJS.Signals>((done) => {
+    const stop = (signal: NodeJS.Signals) => {
+      stopSignal ??= signal;
+      stopping = true;
+      done(signal);
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  const onHup = () => scheduleReload('SIGHUP');
+  process.on('SIGHUP', onHup);
+
+  const report = await service.start();
+  for (const failure of report.failed) warn(`not serving ${failure.netns}: ${failure.message} (retrying)`);
+
+  if (stopSignal === undefined) {
+    // The directory, not the file: editors and config managers replace files by renaming.
+    try {
+      watcher = watch(dirname(file), (_event, name) => {
+        if (name === null || name === basename(file)) scheduleReload('catalog changed');
+      });
+      watcher.on('error', (error) => warn(`watching ${file} failed: ${error.message}; reload with SIGHUP`));
+    } catch (error) {
+      warn(`cannot watch ${file}: ${(error as Error).message}; reload with SIGHUP`);
+    }
+    say(describe(report));
+  }
+
+  const signal = await stopped;
+  clearTimeout(debounce);
+  watcher?.close();
+  process.off('SIGHUP', onHup);
+  await service.stop().catch((error: unknown) => warn(`stopping: ${(error as Error).message}`));
+  say(`stopped (${signal}); resolver.json keeps the ports for the next start`);
+}
