@@ -65,24 +65,13 @@ interface NetworkTable {
   readonly family: Family;
   /** Lower-case name → its records on this network (empty: known, but nothing serves). */
   readonly names: Map<string, readonly LocalRecord[]>;
-  /** Address key (see addressKey) → the PTR target; most are never asked, so encoded on first use. */
-  readonly reverse: Map<string, PtrEntry>;
-}
-
-/** PTR target `<owner>.<network>`: a task's or (for a VIP) its service's name. */
-class PtrEntry {
-  private encoded: LocalRecord | undefined;
-  constructor(
-    private readonly owner: string,
-    private readonly network: string,
-  ) {}
-  get record(): LocalRecord {
-    if (this.encoded === undefined) {
-      const target = `${this.owner}.${this.network}`;
-      this.encoded = { type: TYPE_PTR, data: target, wire: encodeRecord(TYPE_PTR, encodeName(target)) };
-    }
-    return this.encoded;
-  }
+  /**
+   * Address key (see addressKey) → the owner of the PTR target `<owner>.<network>`:
+   * a task's name, or a service's for its VIP.
+   */
+  readonly reverse: Map<string, string>;
+  /** PTR records encoded on first use: most addresses are never asked about. */
+  readonly ptrCache: Map<string, LocalRecord>;
 }
 
 const NO_VIEW: Lookup = { kind: 'no-view' };
@@ -90,7 +79,7 @@ const UNKNOWN: Lookup = { kind: 'unknown' };
 const NODATA: Lookup = { kind: 'nodata' };
 
 export function buildRecords(catalog: Catalog, node: string, probes: ReadonlyMap<string, boolean>): Records {
-  const tasks = Object.values(catalog.tasks).sort((a, b) => compareText(a.name, b.name));
+  const tasks = Object.values(catalog.tasks);
   const views = viewNetworks(catalog, node, tasks);
   const needed = new Set<string>();
   for (const networks of views.values()) for (const network of networks) needed.add(network);
@@ -100,18 +89,21 @@ export function buildRecords(catalog: Catalog, node: string, probes: ReadonlyMap
   for (const name of [...needed].sort(compareText)) {
     const network = catalog.networks[name];
     if (network === undefined) continue;
-    tables.set(name, { name, family: network.family, names: new Map(), reverse: new Map() });
+    tables.set(name, { name, family: network.family, names: new Map(), reverse: new Map(), ptrCache: new Map() });
   }
 
-  // service → network → its serving tasks' address records there, in task name order
+  // service → network → its serving tasks' address records there (in catalog order: answers are shuffled)
   const taskRecords = new Map<string, Map<string, LocalRecord[]>>();
   for (const task of tasks) {
-    if (!serves(catalog, task, node, probes)) continue;
-    const taskKey = task.name.toLowerCase();
-    for (const [networkName, address] of Object.entries(task.addresses)) {
+    let taskKey: string | undefined;
+    for (const networkName in task.addresses) {
       const table = tables.get(networkName);
       if (table === undefined) continue;
-      const record = addressRecord(address);
+      if (taskKey === undefined) {
+        if (!serves(catalog, task, node, probes)) break;
+        taskKey = task.name.toLowerCase();
+      }
+      const record = addressRecord(task.addresses[networkName]!);
       if (record === null) continue;
       add(table, taskKey, [record]);
       addReverse(table, record, task.name);
@@ -155,8 +147,8 @@ export function buildRecords(catalog: Catalog, node: string, probes: ReadonlyMap
 /** netns → the non-ingress networks of the running local task there, in name order. */
 function viewNetworks(catalog: Catalog, node: string, tasks: readonly Task[]): Map<string, string[]> {
   const views = new Map<string, string[]>();
-  for (const task of tasks) {
-    if (task.node !== node || task.state !== 'running') continue;
+  const local = tasks.filter((t) => t.node === node && t.state === 'running').sort((a, b) => compareText(a.name, b.name));
+  for (const task of local) {
     // Validation keeps namespaces unique per task; should two share one, the first by name keeps it.
     if (views.has(task.netns)) continue;
     const networks = Object.keys(task.addresses)
@@ -182,7 +174,7 @@ function add(table: NetworkTable, key: string, records: readonly LocalRecord[]):
 function addReverse(table: NetworkTable, record: LocalRecord, owner: string): void {
   const key = addressKey(record);
   if (table.reverse.has(key)) return; // an address is unique on a network; the first claim wins
-  table.reverse.set(key, new PtrEntry(owner, table.name));
+  table.reverse.set(key, owner);
 }
 
 /**
@@ -190,8 +182,9 @@ function addReverse(table: NetworkTable, record: LocalRecord, owner: string): vo
  * IPv6 — both what a well-formed in-addr.arpa / ip6.arpa name spells backwards.
  */
 function addressKey(record: LocalRecord): string {
+  // The catalog's IPv4 text is canonical (no leading zeros), as reverseKey requires of arpa labels.
+  if (record.type === TYPE_A) return record.data;
   const rdata = record.wire.subarray(12);
-  if (rdata.length === 4) return `${rdata[0]}.${rdata[1]}.${rdata[2]}.${rdata[3]}`;
   let hex = '';
   for (const b of rdata) hex += (b >> 4).toString(16) + (b & 0xf).toString(16);
   return hex;
@@ -250,8 +243,8 @@ class Snapshot implements Records {
       const address = reverseKey(key);
       if (address !== undefined) {
         for (const table of view) {
-          const entry = table.reverse.get(address);
-          if (entry !== undefined) return { kind: 'answer', records: [entry.record] };
+          const owner = table.reverse.get(address);
+          if (owner !== undefined) return { kind: 'answer', records: [ptrRecord(table, address, owner)] };
         }
       }
       return namesKnown(view, key) ? NODATA : UNKNOWN;
@@ -269,6 +262,16 @@ class Snapshot implements Records {
     }
     return namesKnown(view, key) || reverseKnown(view, key) ? NODATA : UNKNOWN;
   }
+}
+
+function ptrRecord(table: NetworkTable, address: string, owner: string): LocalRecord {
+  let record = table.ptrCache.get(address);
+  if (record === undefined) {
+    const target = `${owner}.${table.name}`;
+    record = { type: TYPE_PTR, data: target, wire: encodeRecord(TYPE_PTR, encodeName(target)) };
+    table.ptrCache.set(address, record);
+  }
+  return record;
 }
 
 function namesKnown(view: readonly NetworkTable[], key: string): boolean {
