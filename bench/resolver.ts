@@ -1,0 +1,214 @@
+// dnsperf against vipmesh's resolver and against dnsmasq holding the same 1000
+// records, in one run with one query file (90 % hits, 10 % unknown names). Both
+// serve inside one throwaway namespace and dnsperf runs there too, so neither
+// goes through the DNAT of 127.0.0.11:53: this compares the servers.
+// vipmesh forwards unknown names, as it must, to an upstream dnsmasq in the host
+// namespace that answers NXDOMAIN; the dnsmasq under test answers them itself.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { createLab, machine, median, requireRoot } from './lab.js';
+
+const SERVICES = 1000;
+const CLIENT_NET = 'benchnet';
+
+export interface ResolverBenchOptions {
+  readonly seconds?: number;
+  readonly rounds?: number;
+  readonly fixedQps?: number;
+}
+
+interface Server {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly pid: number;
+}
+
+interface Result {
+  readonly qps: number;
+  readonly cpuUsPerQuery: number;
+  readonly lost: number;
+}
+
+const svc = (i: number) => `svc${String(i).padStart(4, '0')}`;
+const vip = (i: number) => `10.1.${(i + 2) >> 8}.${(i + 2) & 0xff}`;
+
+/** A deterministic 10 000-line query file: 90 % known names, 10 % unknown. */
+function queryFile(dir: string): string {
+  let seed = 42;
+  const next = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
+  const lines = Array.from({ length: 10_000 }, (_, i) => (i % 10 === 9 ? `miss${String(next() % 100_000).padStart(5, '0')} A` : `${svc(next() % SERVICES)} A`));
+  const file = join(dir, 'queries.txt');
+  writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
+
+function catalog(netns: string): object {
+  const services = Object.fromEntries(Array.from({ length: SERVICES }, (_, i) => [svc(i), { vips: { [CLIENT_NET]: vip(i) } }]));
+  return {
+    version: 1,
+    networks: { [CLIENT_NET]: { subnet: '10.1.0.0/16' } },
+    nodes: { 'node-0': { address: '192.0.2.10' } },
+    services,
+    tasks: { client: { node: 'node-0', netns, addresses: { [CLIENT_NET]: '10.1.200.1' } } },
+  };
+}
+
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime + stime, after the (comm)
+}
+
+const TICKS_PER_SECOND = 100;
+
+async function dnsperf(netns: string, server: Server, file: string, args: readonly string[]): Promise<string> {
+  const r = await execa('ip', ['netns', 'exec', netns, 'dnsperf', '-s', server.address, '-p', String(server.port), '-d', file, ...args], {
+    reject: false, maxBuffer: 512 * 1024 * 1024,
+  });
+  if (r.exitCode !== 0) throw new Error(`dnsperf against ${server.name} failed: ${r.stderr || r.stdout}`);
+  return r.stdout;
+}
+
+async function maxRate(netns: string, server: Server, file: string, seconds: number): Promise<Result> {
+  const before = cpuTicks(server.pid);
+  const out = await dnsperf(netns, server, file, ['-l', String(seconds)]);
+  const ticks = cpuTicks(server.pid) - before;
+  const qps = Number(/Queries per second:\s+([\d.]+)/.exec(out)?.[1]);
+  const completed = Number(/Queries completed:\s+(\d+)/.exec(out)?.[1]);
+  const lost = Number(/Queries lost:\s+(\d+)/.exec(out)?.[1]);
+  return { qps, cpuUsPerQuery: ((ticks / TICKS_PER_SECOND) * 1e6) / completed, lost };
+}
+
+/** p50/p99 in ms at a fixed rate, from dnsperf -v's per-query lines (`> RCODE name type seconds`). */
+async function latency(netns: string, server: Server, file: string, qps: number, seconds: number): Promise<{ p50: number; p99: number; rcodes: string }> {
+  const out = await dnsperf(netns, server, file, ['-l', String(seconds), '-Q', String(qps), '-v']);
+  const samples: number[] = [];
+  const rcodes = new Map<string, number>();
+  for (const m of out.matchAll(/^> (\S+) \S+ \S+ ([\d.]+)$/gm)) {
+    samples.push(Number(m[2]) * 1000);
+    rcodes.set(m[1]!, (rcodes.get(m[1]!) ?? 0) + 1);
+  }
+  if (samples.length === 0) throw new Error(`dnsperf -v printed no per-query lines for ${server.name}`);
+  samples.sort((a, b) => a - b);
+  const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]!;
+  const total = samples.length;
+  return { p50: at(0.5), p99: at(0.99), rcodes: [...rcodes].map(([k, v]) => `${k} ${((v / total) * 100).toFixed(0)}%`).join(', ') };
+}
+
+interface Child extends PromiseLike<{ exitCode?: number | undefined }> {
+  readonly stdout: NodeJS.ReadableStream | null;
+  readonly stderr: NodeJS.ReadableStream | null;
+}
+
+async function waitFor(child: Child, pattern: RegExp, what: string): Promise<void> {
+  let seen = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not start within 20 s: ${seen}`)), 20_000);
+    const look = (chunk: Buffer | string) => {
+      seen += chunk.toString();
+      if (pattern.test(seen)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', look);
+    child.stderr?.on('data', look);
+    child.then((r) => reject(new Error(`${what} exited ${r.exitCode}: ${seen}`)), reject);
+  });
+}
+
+export async function runResolverBench(options: ResolverBenchOptions = {}): Promise<{ markdown: string }> {
+  requireRoot('the resolver benchmark');
+  const seconds = options.seconds ?? 10;
+  const rounds = options.rounds ?? 3;
+  const fixedQps = options.fixedQps ?? 20_000;
+  for (const tool of ['dnsperf', 'dnsmasq']) {
+    if ((await execa('sh', ['-c', `command -v ${tool}`], { reject: false })).exitCode !== 0) {
+      throw new Error(`the resolver benchmark needs ${tool} (run scripts/install-system-deps.sh)`);
+    }
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'vipmesh-dnsbench-'));
+  const lab = createLab('vd');
+  const children: { kill(signal: NodeJS.Signals): boolean }[] = [];
+  try {
+    const [netns] = await lab.add(['client']);
+    const name = netns!.split('/').pop()!;
+    await execa('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+    const file = queryFile(dir);
+    writeFileSync(join(dir, 'hosts'), Array.from({ length: SERVICES }, (_, i) => `${vip(i)} ${svc(i)}\n`).join(''));
+    writeFileSync(join(dir, 'catalog.json'), JSON.stringify(catalog(netns!)));
+
+    // The dnsmasq under test: same records, TTL 600 like vipmesh, unknown names answered locally.
+    const dnsmasqArgs = (listen: string, port: number, extra: string[]) => [
+      '-C', '/dev/null', '--keep-in-foreground', `--listen-address=${listen}`, `--port=${port}`, '--bind-interfaces',
+      '--no-resolv', '--no-hosts', '--local=/#/', '--user=root', '--pid-file=', ...extra,
+    ];
+    const dnsmasq = execa('ip', ['netns', 'exec', name, 'dnsmasq', ...dnsmasqArgs('127.0.0.12', 53, [`--addn-hosts=${join(dir, 'hosts')}`, '--local-ttl=600'])], { reject: false });
+    children.push(dnsmasq as unknown as { kill(signal: NodeJS.Signals): boolean });
+    // vipmesh's upstream for the 10 % it does not own.
+    const upstreamPort = 20000 + Math.floor(Math.random() * 20000);
+    const upstream = execa('dnsmasq', dnsmasqArgs('127.0.0.1', upstreamPort, []), { reject: false });
+    children.push(upstream as unknown as { kill(signal: NodeJS.Signals): boolean });
+
+    const main = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+    // VIPMESH_BENCH_NODE_ARGS, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`, profiles the resolver.
+    const nodeArgs = (process.env['VIPMESH_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+    const resolver = execa(process.execPath, [...nodeArgs, main, 'resolver', '-c', join(dir, 'catalog.json'), '--node', 'node-0', '--upstream', `127.0.0.1:${upstreamPort}`], {
+      reject: false, env: { VIPMESH_RUN_DIR: join(dir, 'run') }, buffer: false,
+    });
+    children.push(resolver as unknown as { kill(signal: NodeJS.Signals): boolean });
+    await waitFor(resolver, /serving 1 namespace/, 'vipmesh resolver');
+    const ports = JSON.parse(readFileSync(join(dir, 'run', 'resolver.json'), 'utf8')) as { namespaces: Record<string, { udp: number }> };
+    await new Promise((r) => setTimeout(r, 300)); // dnsmasq reads its hosts file
+    const dnsmasqPid = Number((await execa('pgrep', ['-f', `addn-hosts=${join(dir, 'hosts')}`])).stdout.split('\n')[0]);
+    const servers: Server[] = [
+      { name: 'vipmesh', address: '127.0.0.11', port: ports.namespaces[netns!]!.udp, pid: resolver.pid! },
+      { name: 'dnsmasq 2.90', address: '127.0.0.12', port: 53, pid: dnsmasqPid },
+    ];
+
+    const results = new Map<string, Result[]>(servers.map((s) => [s.name, []]));
+    for (let r = 0; r < rounds; r++) {
+      for (const server of servers) results.get(server.name)!.push(await maxRate(name, server, file, seconds));
+    }
+    const rows: string[] = [];
+    const qpsOf = new Map<string, number>();
+    for (const server of servers) {
+      const all = results.get(server.name)!;
+      const qps = median(all.map((x) => x.qps));
+      qpsOf.set(server.name, qps);
+      const lat = await latency(name, server, file, fixedQps, Math.max(3, Math.round(seconds / 2)));
+      const range = `${(Math.min(...all.map((x) => x.qps)) / 1000).toFixed(1)}–${(Math.max(...all.map((x) => x.qps)) / 1000).toFixed(1)}k`;
+      rows.push(`| ${server.name} | ${(qps / 1000).toFixed(1)}k (${range}) | ${median(all.map((x) => x.cpuUsPerQuery)).toFixed(1)} | ` +
+        `${all.reduce((n, x) => n + x.lost, 0)} | ${lat.p50.toFixed(3)} | ${lat.p99.toFixed(3)} | ${lat.rcodes} |`);
+    }
+    const ratio = qpsOf.get('vipmesh')! / qpsOf.get('dnsmasq 2.90')!;
+    const out = [
+      `${SERVICES} records, query file of 10 000 lines (90 % known names, 10 % unknown), UDP; dnsperf and both servers in one throwaway namespace; ` +
+        `max rate: \`dnsperf -l ${seconds}\` (100 outstanding), ${rounds} rounds each, alternating; latency at a fixed ${fixedQps / 1000}k QPS (\`-Q ${fixedQps} -v\`). ` +
+        'Server CPU from /proc/PID/stat. vipmesh forwards the unknown 10 % to an upstream dnsmasq (its CPU not counted); dnsmasq answers them itself.',
+      '',
+      `| server | QPS median (range) | server CPU µs/query | queries lost | p50 ms @${fixedQps / 1000}k | p99 ms @${fixedQps / 1000}k | answers |`,
+      '|---|---:|---:|---:|---:|---:|---|',
+      ...rows,
+      '',
+      `vipmesh ÷ dnsmasq QPS: **${ratio.toFixed(2)}×** (target ≥ 0.9×).`,
+      '',
+      `Machine: ${await machine()}. Command: \`sudo node dist/bench/resolver.js\` (after \`npm run build\`).`,
+    ];
+    return { markdown: out.join('\n') };
+  } finally {
+    for (const child of children) child.kill('SIGTERM');
+    await Promise.allSettled(children as unknown as Promise<unknown>[]);
+    await lab.close();
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const seconds = Number(process.argv[2] ?? 10);
+  const { markdown } = await runResolverBench({ seconds });
+  process.stdout.write(markdown + '\n');
+}
