@@ -25,6 +25,7 @@ interface ResolverOptions {
 type Load = (options: { catalog: string; node?: string }) => Promise<{ catalog: Catalog; node: string }>;
 
 const RELOAD_DEBOUNCE_MS = 200;
+const EXIT_USAGE = 2; // SPEC §4: nothing was done
 const PREFIX = 'vipmesh resolver:';
 
 /** `ADDR`, `ADDR:PORT` or `[IPV6]:PORT`; the port defaults to 53. */
@@ -145,7 +146,17 @@ async function runResolver(options: ResolverOptions, load: Load): Promise<void> 
   const onHup = () => scheduleReload('SIGHUP');
   process.on('SIGHUP', onHup);
 
-  const report = await service.start();
+  let report: SyncReport;
+  try {
+    report = await service.start();
+  } catch (error) {
+    // Another resolver serves the node (or resolver.json could not be written): nothing was bound.
+    process.off('SIGHUP', onHup);
+    await service.stop().catch(() => {});
+    warn((error as Error).message);
+    process.exitCode = EXIT_USAGE;
+    return;
+  }
   for (const failure of report.failed) warn(`not serving ${failure.netns}: ${failure.message} (retrying)`);
 
   if (stopSignal === undefined) {

@@ -458,6 +458,15 @@ describe('vipmesh resolver with real clients in task namespaces', { concurrency:
     assert.deepEqual((JSON.parse(readFileSync(file, 'utf8')) as { namespaces: unknown }).namespaces, before);
     assert.deepEqual(await dig(w.ns.client, 'web'), ['10.0.1.2']);
     assert.deepEqual(await dig(w.ns.client, 'web', '+tcp'), ['10.0.1.2']);
+
+    const second = await execa(process.execPath, [CLI, 'resolver', '-c', w.catalogFile, '--node', 'node-1'], {
+      env: { VIPMESH_RUN_DIR: w.runDir },
+      reject: false,
+      timeout: 20_000,
+    });
+    assert.equal(second.exitCode, 2, `${second.stdout}${second.stderr}`);
+    assert.match(second.stderr, new RegExp(`another vipmesh resolver \\(pid ${resolver.process.pid}\\) serves this node`));
+    assert.deepEqual((JSON.parse(readFileSync(file, 'utf8')) as { namespaces: unknown }).namespaces, before, 'the first one keeps its file');
   });
 
   it('with the upstream stopped, an unknown name gets SERVFAIL within 4 s', async () => {
