@@ -157,7 +157,6 @@ async function runResolver(options: ResolverOptions, load: Load): Promise<void> 
     process.exitCode = EXIT_USAGE;
     return;
   }
-  for (const failure of report.failed) warn(`not serving ${failure.netns}: ${failure.message} (retrying)`);
 
   if (stopSignal === undefined) {
     // The directory, not the file: editors and config managers replace files by renaming.

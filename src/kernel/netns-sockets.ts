@@ -81,6 +81,9 @@ export async function bindInNamespace(netns: string, options: BindOptions = {}):
     stdin: 'ignore',
     stdout: 'ignore',
     stderr: 'pipe',
+    // The helper is tiny and short-lived: an inherited --inspect or --require would
+    // collide with the parent's or slow every bind.
+    env: { NODE_OPTIONS: '' },
   });
   let udp: dgram.Socket | undefined;
   let tcp: net.Server | undefined;

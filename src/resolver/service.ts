@@ -43,7 +43,7 @@ export interface ResolverServiceOptions {
   readonly bind?: BindFn;
   /** Namespaces bound at once (each bind starts a short-lived helper process). */
   readonly concurrency?: number;
-  /** After a failed bind, try again this much later (0: only on the next update). */
+  /** After a failed bind, try again this much later, backing off while it keeps failing (0: only on the next update). */
   readonly retryMs?: number;
   readonly limits?: Partial<ServeLimits>;
   readonly maxConcurrentForwards?: number;
@@ -85,6 +85,7 @@ export interface ResolverService {
 
 const DEFAULT_CONCURRENCY = 8;
 const DEFAULT_RETRY_MS = 5_000;
+const MAX_RETRY_FACTOR = 12; // 5 s doubling up to one minute
 const MARKER = '# vipmesh: the embedded DNS of this task; vipmesh removes this file when the task leaves';
 
 /** NAME for /run/netns/NAME (what `ip netns` manages), otherwise null. */
@@ -185,6 +186,9 @@ export function createResolverService(options: ResolverServiceOptions): Resolver
   let stopped = false;
   let retryTimer: NodeJS.Timeout | undefined;
   let lastWritten: string | undefined;
+  /** Namespaces that failed to bind → the last reason given. */
+  const failures = new Map<string, string>();
+  let retryStreak = 0;
 
   async function writeResolvConf(netns: string): Promise<void> {
     const name = namedNamespace(netns);
@@ -250,8 +254,11 @@ export function createResolverService(options: ResolverServiceOptions): Resolver
       try {
         sockets = await bind(netns, { ...(want === undefined ? {} : { wanted: want }), ...(options.runner ? { runner: options.runner } : {}) });
       } catch (error) {
-        failed.push({ netns, message: (error as Error).message });
-        log('warn', `resolver: ${(error as Error).message}`);
+        const message = (error as Error).message;
+        failed.push({ netns, message });
+        // A namespace that stays broken is retried quietly: said once, and again when the reason changes.
+        if (failures.get(netns) !== message) log('warn', `resolver: ${message} (will retry)`);
+        failures.set(netns, message);
         return;
       }
       if (stopped || !new Set(records.namespaces).has(netns)) {
@@ -261,6 +268,7 @@ export function createResolverService(options: ResolverServiceOptions): Resolver
         return;
       }
       previous.delete(netns);
+      if (failures.delete(netns)) log('info', `resolver: ${netns}: bound after all`);
       for (const warning of sockets.warnings) log('warn', `resolver: ${warning}`);
       if (sockets.changed && want !== undefined) {
         log('info', `resolver: ${netns}: port ${want.udp}/${want.tcp} taken, now udp ${sockets.ports.udp} tcp ${sockets.ports.tcp}`);
@@ -282,8 +290,12 @@ export function createResolverService(options: ResolverServiceOptions): Resolver
       await writeResolvConf(netns).catch((error: unknown) => log('warn', `resolver: ${(error as Error).message}`));
     }
     if (!stopped) await writePorts();
+    for (const netns of failures.keys()) if (!wanted.has(netns)) failures.delete(netns);
+    // Retries back off while the same namespaces keep failing (up to 12x the base); an update resets them.
+    retryStreak = failed.length > 0 ? retryStreak + 1 : 0;
     if (failed.length > 0 && retryMs > 0 && !stopped) {
-      retryTimer = setTimeout(() => void schedule().catch(() => {}), retryMs);
+      const delay = retryMs * Math.min(2 ** (retryStreak - 1), MAX_RETRY_FACTOR);
+      retryTimer = setTimeout(() => void schedule().catch(() => {}), delay);
     }
     return { bound, closed, failed, serving: served.size };
   }
@@ -316,6 +328,7 @@ export function createResolverService(options: ResolverServiceOptions): Resolver
       if (nextProbes !== undefined) probes = nextProbes;
       records = buildRecords(catalog, options.node, probes);
       resolver.setRecords(records); // answers change now; binding new namespaces may take longer
+      retryStreak = 0;
       return schedule();
     },
     setUpstreams(upstreams, nextSearch) {

@@ -73,7 +73,13 @@ function dirs(): { run: string; etc: string } {
   return { run: join(base, 'run'), etc: join(base, 'etc-netns') };
 }
 
-function service(t: TestContext, fake: Fake, d: { run: string; etc: string }, yaml: string, more: { retryMs?: number } = {}): ResolverService {
+function service(
+  t: TestContext,
+  fake: Fake,
+  d: { run: string; etc: string },
+  yaml: string,
+  more: { retryMs?: number; logs?: string[] } = {},
+): ResolverService {
   const s = createResolverService({
     catalog: catalogOf(yaml),
     node: 'node-1',
@@ -83,6 +89,7 @@ function service(t: TestContext, fake: Fake, d: { run: string; etc: string }, ya
     etcNetns: d.etc,
     bind: fake.bind,
     retryMs: more.retryMs ?? 0,
+    log: (level, message) => more.logs?.push(`${level} ${message}`),
   });
   t.after(() => s.stop());
   return s;
@@ -175,7 +182,8 @@ test('one namespace failing to bind stops no other, and it is tried again', asyn
   const fake = fakeBind(t);
   fake.failing.add('/run/netns/web2');
   const d = dirs();
-  const s = service(t, fake, d, catalogYaml(3), { retryMs: 50 });
+  const logs: string[] = [];
+  const s = service(t, fake, d, catalogYaml(3), { retryMs: 20, logs });
   const report = await s.start();
   assert.deepEqual(report.failed.map((f) => f.netns), ['/run/netns/web2']);
   assert.match(report.failed[0]!.message, /does not exist/);
@@ -183,9 +191,15 @@ test('one namespace failing to bind stops no other, and it is tried again', asyn
   assert.ok(!('/run/netns/web2' in resolverJson(d).namespaces));
   assert.ok(!existsSync(join(d.etc, 'web2')), 'no resolv.conf pointing at a resolver that is not there');
 
+  await new Promise((r) => setTimeout(r, 200));
+  const tries = fake.calls.filter((c) => c.netns === '/run/netns/web2').length;
+  assert.ok(tries >= 3 && tries <= 6, `retried with back-off: ${tries} tries in 200 ms`);
+  assert.equal(logs.filter((l) => l.includes('web2')).length, 1, `said once: ${logs.join('\n')}`);
+
   fake.failing.clear();
   for (let i = 0; i < 100 && !fake.open.has('/run/netns/web2'); i++) await new Promise((r) => setTimeout(r, 20));
   assert.ok(fake.open.has('/run/netns/web2'), 'the retry bound it');
+  assert.ok(logs.some((l) => /web2: bound after all/.test(l)));
   await new Promise((r) => setTimeout(r, 50));
   assert.ok('/run/netns/web2' in resolverJson(d).namespaces);
 });
