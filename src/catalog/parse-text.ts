@@ -1,6 +1,7 @@
 // Text → plain value. JSON goes through the YAML parser too (JSON is YAML
 // 1.2), so duplicate keys are caught in both.
-import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document, type YAMLError } from 'yaml';
+import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { duplicateKeys, hasDuplicateKeys } from './duplicate-keys.js';
 import { joinPath, problem } from './problems.js';
 import type { CatalogProblem } from './types.js';
 
@@ -10,18 +11,48 @@ export interface ParsedText {
   readonly problems: CatalogProblem[];
 }
 
-export function parseText(text: string): ParsedText {
+/** Merge keys (<<: *defaults) let operators share settings between services. */
+const YAML_OPTIONS = { prettyErrors: false, merge: true } as const;
+
+/** A problem the parser found, or a repeated key: what, and the text offset it is reported at. */
+interface Located { readonly code: string; readonly pos: readonly [number, ...number[]]; readonly message: string }
+
+interface Parsed { readonly doc: Document; readonly lines: LineCounter }
+
+function parseYaml(text: string, options: { uniqueKeys: boolean; keepSourceTokens?: boolean }): Parsed {
   const lines = new LineCounter();
-  // Merge keys (<<: *defaults) let operators share settings between services.
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, merge: true });
-  const at = (e: YAMLError): string => {
+  return { doc: parseDocument(text, { ...YAML_OPTIONS, ...options, lineCounter: lines }), lines };
+}
+
+/**
+ * The document and every problem the parser reports, repeated keys included.
+ * Its own check for those is quadratic (see duplicate-keys.ts), so it runs only
+ * where the parser had to recover from errors: which maps it then checked is
+ * its own affair.
+ */
+function parseWithDuplicates(text: string): Parsed & { readonly errors: readonly Located[] } {
+  const first = parseYaml(text, { uniqueKeys: false });
+  if (first.doc.errors.length === 0) {
+    if (!hasDuplicateKeys(first.doc)) return { ...first, errors: [] };
+    // Placing a repeated key needs the tokens, kept only now: they cost memory.
+    const again = parseYaml(text, { uniqueKeys: false, keepSourceTokens: true });
+    const duplicates = again.doc.errors.length === 0 ? duplicateKeys(again.doc) : undefined;
+    if (duplicates !== undefined) return { ...again, errors: duplicates };
+  }
+  const checked = parseYaml(text, { uniqueKeys: true });
+  return { ...checked, errors: checked.doc.errors };
+}
+
+export function parseText(text: string): ParsedText {
+  const { doc, lines, errors } = parseWithDuplicates(text);
+  const at = (e: Located): string => {
     const { line, col } = lines.linePos(e.pos[0]);
     return `(line ${line}, column ${col})`;
   };
   const problems: CatalogProblem[] = [];
   // Any error, a duplicate key included, stops here: which of two values the
   // author meant is a guess, and problems found in a guess would mislead.
-  for (const e of doc.errors) {
+  for (const e of errors) {
     if (e.code === 'DUPLICATE_KEY') {
       const found = findKey(doc, startsAt(e.pos[0]));
       problems.push(found === undefined
@@ -34,7 +65,7 @@ export function parseText(text: string): ParsedText {
     }
   }
   for (const w of doc.warnings) problems.push(problem('', `YAML warning: ${w.message.replace(/\.$/, '')} ${at(w)}`));
-  if (doc.errors.length > 0) return { problems };
+  if (errors.length > 0) return { problems };
   // A list or map used as a key can't become a name (and toJS would stringify it noisily).
   const complex = findKey(doc, (node) => node !== null && !isScalar(node));
   if (complex !== undefined) {
