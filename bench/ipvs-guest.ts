@@ -28,6 +28,7 @@ import { parseIpvsadmList } from '../src/kernel/parse-ipvsadm.js';
 import type { Kernel, ObservedIpvs } from '../src/kernel/types.js';
 import type { RealServer, VirtualService } from '../src/plan/types.js';
 import { diffIpvs } from '../src/reconcile/diff-ipvs.js';
+import { readBackScope } from '../src/reconcile/run.js';
 import type { DiffOptions } from '../src/reconcile/types.js';
 import { realServerLine, renderIpvs, serviceLine } from '../src/render/ipvs.js';
 
@@ -153,8 +154,11 @@ async function pass(kernel: Kernel, runner: Runner, netns: string, desired: read
   const [, write] = await step(runner, () => kernel.applyIpvs(netns, planned.commands));
   // Reconcile reads back only when it wrote something.
   const wrote = planned.commands.length > 0;
-  const [after, readBack] = await step(runner, async () => (wrote ? kernel.readIpvs(netns) : seen));
-  const [left, confirm] = await step(runner, async () => (wrote ? diffIpvs(desired, after, diffOptions()).changes.filter((c) => c.drift) : []));
+  // As reconcile does: a few changed services are read back alone, many the whole namespace.
+  const scope = readBackScope(planned.commands);
+  const [after, readBack] = await step(runner, async () => (wrote ? kernel.readIpvs(netns, scope && [...scope]) : seen));
+  const wanted = scope ? desired.filter((v) => scope.has(v.fwmark)) : desired;
+  const [left, confirm] = await step(runner, async () => (wrote ? diffIpvs(wanted, after, diffOptions()).changes.filter((c) => c.drift) : []));
   if (left.length > 0) throw new Error(`IPVS did not take every change: ${left.slice(0, 3).map((c) => c.text).join('; ')}`);
   const first = planned.commands[0];
   return { observe, diff, write, readBack, confirm, lines: planned.commands.length, ...(first === undefined ? {} : { first }) };

@@ -126,7 +126,7 @@ export function createKernel(runner: Runner, options: { backend?: Backend } = {}
     async restoreIptables(netns, family, text) {
       return restoreIptables(env, await getBackend(), netns, family, text);
     },
-    readIpvs: (netns) => readIpvs(env, netns),
+    readIpvs: (netns, fwmarks) => readIpvs(env, netns, fwmarks),
     applyIpvs: (netns, commands) => applyIpvs(env, netns, commands),
     readSysctls: (netns, names) => readSysctls(env, netns, names),
     writeSysctls: (netns, values) => writeSysctls(env, netns, values),

@@ -57,7 +57,8 @@ export interface Kernel {
   /** One `iptables-restore --noflush -w` transaction; throws KernelError quoting the failing line. */
   restoreIptables(netns: string | null, family: Family, text: string): Promise<void>;
   /** Every IPVS service in the namespace (the caller keeps vipmesh's by fwmark), with counters. */
-  readIpvs(netns: string | null): Promise<ObservedIpvs>;
+  /** With fwmarks: only those services (the ones missing are simply absent). */
+  readIpvs(netns: string | null, fwmarks?: readonly number[]): Promise<ObservedIpvs>;
   /** Sends `ipvsadm -R` commands (-A/-E/-D/-a/-e/-d lines); the caller reads back to confirm. */
   applyIpvs(netns: string | null, commands: readonly string[]): Promise<void>;
   /** Current values; undefined where the sysctl does not exist (e.g. ip_vs not loaded). */

@@ -98,6 +98,15 @@ function families(target: Target, desired: NamespacePlan | undefined): Family[] 
   return target.role === 'host' || desired?.chains.some((c) => c.family === 6) ? [4, 6] : [4];
 }
 
+/** Up to this many changed services are read back one by one rather than all. */
+const TARGETED_READ_BACK = 16;
+
+/** The fwmarks to read back after writing `commands`, or undefined for the whole namespace. */
+export function readBackScope(commands: readonly string[]): ReadonlySet<number> | undefined {
+  const touched = new Set(commands.map((line) => Number(/ -f (\d+)/.exec(line)?.[1])));
+  return touched.size <= TARGETED_READ_BACK ? touched : undefined;
+}
+
 type Outcome = NamespaceResult & { after?: NamespaceChanges };
 
 export async function reconcileNode(input: ReconcileInput): Promise<ReconcileResult> {
@@ -234,9 +243,12 @@ async function apply(
   } else if (changes.ipvs.length > 0) {
     try {
       await kernel.applyIpvs(target.netns, changes.ipvs);
-      // ipvsadm -R reports only its last line's failure: read back and compare.
-      const after = await kernel.readIpvs(target.netns);
-      const left = diffIpvs(desired.ipvs, after, options).changes.filter((c) => c.drift);
+      // ipvsadm -R reports only its last line's failure: read back and compare,
+      // only the services written when they are few.
+      const scope = readBackScope(changes.ipvs);
+      const after = await kernel.readIpvs(target.netns, scope && [...scope]);
+      const wanted = scope ? desired.ipvs.filter((v) => scope.has(v.fwmark)) : desired.ipvs;
+      const left = diffIpvs(wanted, after, options).changes.filter((c) => c.drift);
       if (left.length > 0) errors.push(`IPVS did not take every change; still different: ${left.map((c) => c.text).join('; ')}`);
     } catch (error) {
       errors.push(`IPVS: ${message(error)}`);

@@ -57,7 +57,10 @@ function memoryKernel(): Kernel & { ipvsOf(ns: string): ObservedService[]; chain
         }
       }
     },
-    async readIpvs(netns) { return { available: true, services: ipvs.get(netns ?? 'host') ?? [] }; },
+    async readIpvs(netns, fwmarks) {
+      const all = ipvs.get(netns ?? 'host') ?? [];
+      return { available: true, services: fwmarks === undefined ? all : all.filter((s) => fwmarks.includes(s.fwmark)) };
+    },
     async applyIpvs(netns, commands) {
       const ns = netns ?? 'host';
       let list = [...(ipvs.get(ns) ?? [])];
