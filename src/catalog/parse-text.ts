@@ -1,7 +1,9 @@
 // Text → plain value. JSON goes through the YAML parser too (JSON is YAML
-// 1.2), so duplicate keys are caught in both.
+// 1.2), so duplicate keys are caught in both; parse-json.ts takes a faster road
+// where that can't make a difference.
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { duplicateKeys, hasDuplicateKeys } from './duplicate-keys.js';
+import { readJsonCatalog } from './parse-json.js';
 import { joinPath, problem } from './problems.js';
 import type { CatalogProblem } from './types.js';
 
@@ -44,6 +46,8 @@ function parseWithDuplicates(text: string): Parsed & { readonly errors: readonly
 }
 
 export function parseText(text: string): ParsedText {
+  const json = readJsonCatalog(text);
+  if (json !== undefined) return { value: json.value, problems: [] };
   const { doc, lines, errors } = parseWithDuplicates(text);
   const at = (e: Located): string => {
     const { line, col } = lines.linePos(e.pos[0]);
