@@ -2,7 +2,8 @@
 // query, to whoever sent it. TCP (RFC 7766): 2-byte length framing, several
 // queries per connection, pipelined, replies written as they complete (glibc
 // sends A and AAAA back to back on one connection), an idle timeout, and bounds
-// on connections, message size and queries in flight. Nothing a client sends
+// on connections, message size, queries in flight and replies left unread.
+// Nothing a client sends
 // can throw out of here, and an error on one socket never touches another.
 import type dgram from 'node:dgram';
 import type net from 'node:net';
@@ -17,6 +18,8 @@ export interface ServeLimits {
   readonly maxTcpMessageBytes: number;
   /** Queries of one TCP connection in flight before it stops being read. */
   readonly maxTcpPendingPerConnection: number;
+  /** Reply bytes a TCP connection may leave unread before it stops being read. */
+  readonly maxTcpUnsentBytes: number;
   /** UDP queries in flight per namespace before new ones are dropped (a flood must not grow memory). */
   readonly maxUdpInFlight: number;
 }
@@ -26,6 +29,7 @@ export const DEFAULT_LIMITS: ServeLimits = {
   tcpIdleTimeoutMs: 10_000,
   maxTcpMessageBytes: 65_535,
   maxTcpPendingPerConnection: 64,
+  maxTcpUnsentBytes: 256 * 1024,
   maxUdpInFlight: 4096,
 };
 
@@ -139,16 +143,20 @@ export function serveNamespace(sockets: { udp: dgram.Socket; tcp: net.Server }, 
     let readEnded = false;
     let idle = false;
     let paused = false;
+    /** What was read but not yet parsed when reading paused. */
+    let leftover: Buffer | null = null;
     socket.setNoDelay(true);
     socket.setTimeout(limits.tcpIdleTimeoutMs);
     socket.on('error', () => {}); // resets and the like: the connection just ends
     socket.on('close', () => open.delete(socket));
 
     const finishIfDone = () => {
-      if (pending === 0 && (readEnded || idle) && !socket.destroyed) socket.end();
+      if (pending === 0 && leftover === null && (readEnded || idle) && !socket.destroyed) socket.end();
     };
     socket.on('timeout', () => {
       counters.tcpIdleClosed++;
+      // Replies still unsent after a whole idle period: the client stopped reading.
+      if (socket.writableLength > 0) socket.destroy();
       idle = true;
       finishIfDone();
     });
@@ -157,12 +165,22 @@ export function serveNamespace(sockets: { udp: dgram.Socket; tcp: net.Server }, 
       finishIfDone();
     });
 
+    // Stop reading while too many queries are in flight, or while replies pile up
+    // unsent because the client does not read them; resume when both clear. A
+    // chunk may hold many queries: what is left of it waits for the resume too.
+    const full = () => pending >= limits.maxTcpPendingPerConnection || socket.writableLength > limits.maxTcpUnsentBytes;
+    const flow = () => {
+      if (!paused || full() || socket.destroyed) return;
+      paused = false;
+      const rest = leftover;
+      leftover = null;
+      if (rest !== null) consume(rest);
+      if (!paused) socket.resume();
+    };
+    socket.on('drain', flow);
+
     const dispatch = (bytes: Buffer) => {
       pending++;
-      if (pending >= limits.maxTcpPendingPerConnection && !paused) {
-        paused = true;
-        socket.pause();
-      }
       void answer({ bytes, transport: 'tcp', netns }).then((reply) => {
         pending--;
         if (reply.bytes !== null && socket.writable) {
@@ -175,10 +193,7 @@ export function serveNamespace(sockets: { udp: dgram.Socket; tcp: net.Server }, 
             socket.write(frame);
           }
         }
-        if (paused && pending < limits.maxTcpPendingPerConnection) {
-          paused = false;
-          socket.resume();
-        }
+        flow();
         finishIfDone();
       });
     };
@@ -189,10 +204,15 @@ export function serveNamespace(sockets: { udp: dgram.Socket; tcp: net.Server }, 
     let headerFilled = 0;
     let body: Buffer | null = null;
     let bodyFilled = 0;
-    socket.on('data', (chunk: Buffer) => {
-      idle = false;
+    const consume = (chunk: Buffer) => {
       let at = 0;
       while (at < chunk.length && !socket.destroyed) {
+        if (full()) {
+          paused = true;
+          socket.pause();
+          leftover = chunk.subarray(at);
+          return;
+        }
         if (body === null) {
           header[headerFilled++] = chunk[at++]!;
           if (headerFilled < 2) continue;
@@ -217,6 +237,15 @@ export function serveNamespace(sockets: { udp: dgram.Socket; tcp: net.Server }, 
           dispatch(query);
         }
       }
+    };
+    socket.on('data', (chunk: Buffer) => {
+      idle = false;
+      if (paused) {
+        // Data already read when the socket was paused.
+        leftover = leftover === null ? chunk : Buffer.concat([leftover, chunk]);
+        return;
+      }
+      consume(chunk);
     });
   }
 

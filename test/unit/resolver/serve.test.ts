@@ -27,6 +27,7 @@ function stub(): Answerer & { seen: Query[] } {
       if (slow !== null) await sleep(Number(slow[1]));
       if (text === 'drop') return { bytes: null, outcome: 'dropped' };
       if (text === 'throw') throw new Error('stub broke its contract');
+      if (text === 'big') return { bytes: Buffer.alloc(60_000, 0x62), outcome: 'answered' };
       return { bytes: Buffer.concat([Buffer.from('re:'), query.bytes]), outcome: 'answered' };
     },
   };
@@ -150,6 +151,14 @@ test('TCP: a client that half-closes after its queries still gets every reply, t
   assert.deepEqual([...c.replies].sort(), ['re:b', 're:slow100:a']);
 });
 
+test('TCP: a half-close behind a paused backlog still gets every reply', async (t) => {
+  const { tcpPort } = await setUp(t, { maxTcpPendingPerConnection: 2 });
+  const c = await client(tcpPort);
+  c.socket.end(Buffer.concat(Array.from({ length: 20 }, (_, i) => frame(`slow20:${i}`))));
+  await c.closed;
+  assert.equal(c.replies.length, 20);
+});
+
 test('TCP: an oversize or zero length closes that connection only', async (t) => {
   const { tcpPort, served } = await setUp(t, { maxTcpMessageBytes: 100 });
   const big = await client(tcpPort);
@@ -209,6 +218,27 @@ test('TCP: a connection with too many queries in flight is paused, not dropped',
   const replies = await c.next(10, 3000);
   assert.equal(replies.length, 10);
   c.socket.destroy();
+});
+
+test('TCP: a client that does not read its replies stops being read, and gets them all once it does', async (t) => {
+  const { tcpPort, answerer } = await setUp(t);
+  const socket = net.connect(tcpPort, '127.0.0.1');
+  await new Promise<void>((resolve) => socket.once('connect', resolve));
+  socket.pause();
+  const queries = 500; // 30 MB of replies: more than the kernel's socket buffers hold
+  socket.write(Buffer.concat(Array.from({ length: queries }, () => frame('big'))));
+  await sleep(500);
+  const answeredUnread = answerer.seen.length;
+  assert.ok(answeredUnread < queries, `only ${answeredUnread} of ${queries} answered while nothing is read`);
+
+  let received = 0;
+  socket.on('data', (chunk: Buffer) => (received += chunk.length));
+  socket.resume();
+  const deadline = Date.now() + 10_000;
+  while (received < queries * 60_002 && Date.now() < deadline) await sleep(20);
+  assert.equal(received, queries * 60_002);
+  assert.equal(answerer.seen.length, queries);
+  socket.destroy();
 });
 
 test('close() stops both sockets and ends open connections', async (t) => {
