@@ -1,7 +1,7 @@
 // Addresses on overlay networks: VIPs, task addresses and ingress sandbox
 // addresses all share each network's subnet.
 import { presence, type Draft } from './draft.js';
-import { contains, parseIp, parseCidr, reservedRole, type Cidr, type Ip } from './ip.js';
+import { contains, dottedQuadValue, parseIp, parseCidr, placeV4, reservedRole, type Cidr, type Ip } from './ip.js';
 import { compareText, problem } from './problems.js';
 import type { CatalogProblem, Network } from './types.js';
 
@@ -12,9 +12,15 @@ export function ipOf(text: string): Ip {
   return parsed.value;
 }
 
+/** Parsed once per network: every address on it is checked against it. */
+const cidrs = new WeakMap<Network, Cidr>();
+
 export function cidrOf(network: Network): Cidr {
+  const known = cidrs.get(network);
+  if (known !== undefined) return known;
   const parsed = parseCidr(network.subnet);
   if (!parsed.ok) throw new Error(`internal: unparsed subnet ${network.subnet}`);
+  cidrs.set(network, parsed.value);
   return parsed.value;
 }
 
@@ -22,8 +28,16 @@ const familyName = (family: 4 | 6): string => (family === 4 ? 'IPv4' : 'IPv6');
 
 /** Whether `text` can be an interface address on `network`: same family, inside, not reserved. */
 export function placeProblem(network: Network, text: string, path: string): CatalogProblem | undefined {
-  const ip = ipOf(text);
   const cidr = cidrOf(network);
+  const quad = network.family === 4 ? dottedQuadValue(text) : undefined;
+  if (quad !== undefined) {
+    // The same verdicts as below, for the common case, in plain numbers.
+    const place = placeV4(cidr, quad);
+    if (place === 'outside') return problem(path, `${text} is not inside ${network.name}'s subnet ${network.subnet}`);
+    if (place === 'host') return undefined;
+    return problem(path, `${text} is the ${place} address of ${network.name}'s subnet ${network.subnet}`);
+  }
+  const ip = ipOf(text);
   if (ip.family !== network.family) {
     return problem(path, `${text} is an ${familyName(ip.family)} address but ${network.name} is an `
       + `${familyName(network.family)} network (${network.subnet})`);

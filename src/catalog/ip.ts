@@ -20,13 +20,39 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
 const bitsOf = (family: Family): number => (family === 4 ? 32 : 128);
 
 function fromBigInt(family: Family, value: bigint): string {
-  return family === 4 ? Address4.fromBigInt(value).correctForm() : Address6.fromBigInt(value).correctForm();
+  if (family === 4) {
+    const n = Number(value);
+    return `${Math.floor(n / 0x1000000)}.${Math.floor(n / 0x10000) % 256}.${Math.floor(n / 0x100) % 256}.${n % 256}`;
+  }
+  return Address6.fromBigInt(value).correctForm();
+}
+
+/** ip-address's own pattern for a dotted quad (no leading zeros); one match is all it checks. */
+const DOTTED_QUAD = /^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$/;
+
+/**
+ * A well-formed dotted quad without going through ip-address, whose objects cost
+ * microseconds each: a catalog holds hundreds of thousands of addresses. Such a
+ * quad is already in canonical form. Anything else takes the general path.
+ */
+function parseDottedQuad(text: string): Ip | undefined {
+  const value = dottedQuadValue(text);
+  return value === undefined ? undefined : { family: 4, value: BigInt(value), text };
+}
+
+/** The value of a well-formed dotted quad (which is its canonical text), as a plain number. */
+export function dottedQuadValue(text: string): number | undefined {
+  const m = DOTTED_QUAD.exec(text);
+  if (m === null) return undefined;
+  return ((Number(m[1]) * 256 + Number(m[2])) * 256 + Number(m[3])) * 256 + Number(m[4]);
 }
 
 export function parseIp(text: string): Parsed<Ip> {
   if (text.includes('/')) return { ok: false, message: `${text} must be a single address, without a /prefix` };
   // A zone (fe80::1%eth0) names a local interface and means nothing in a cluster-wide catalog.
   if (text.includes('%')) return { ok: false, message: `${text} must not carry a zone (%…)` };
+  const quad = parseDottedQuad(text);
+  if (quad !== undefined) return { ok: true, value: quad };
   try {
     const family: Family = text.includes(':') ? 6 : 4;
     const address = family === 4 ? new Address4(text) : new Address6(text);
@@ -66,6 +92,19 @@ export function overlap(a: Cidr, b: Cidr): boolean {
   if (a.family !== b.family) return false;
   const prefix = Math.min(a.prefix, b.prefix);
   return networkOf(a.family, a.base, prefix) === networkOf(b.family, b.base, prefix);
+}
+
+/**
+ * Where an IPv4 address (a plain number, as dottedQuadValue gives it) lies in an
+ * IPv4 subnet: what contains() and reservedRole() say, without BigInt arithmetic.
+ */
+export function placeV4(cidr: Cidr, value: number): 'outside' | 'network' | 'broadcast' | 'host' {
+  const size = 2 ** (32 - cidr.prefix);
+  const base = Number(cidr.base);
+  if (value < base || value >= base + size) return 'outside';
+  if (cidr.prefix > 30) return 'host';
+  if (value === base) return 'network';
+  return value === base + size - 1 ? 'broadcast' : 'host';
 }
 
 /**
