@@ -11,6 +11,7 @@ import { createRunner } from '../../src/kernel/exec.js';
 import { BindError, type NamespaceSockets, bindInNamespace } from '../../src/kernel/netns-sockets.js';
 import { serveNamespace } from '../../src/resolver/serve.js';
 import { inNetns, netns, run } from '../helpers/netns.js';
+import { requireTool } from '../helpers/tools.js';
 
 async function taskNamespace(t: TestContext): Promise<{ name: string; path: string }> {
   const name = await netns(t, 'vmb');
@@ -52,6 +53,7 @@ setTimeout(() => { console.log('timeout'); process.exit(1); }, 3000).unref();
 `;
 
 test('sockets bound in a namespace are served by this process; the helper is gone', async (t) => {
+  for (const tool of ['nsenter', 'ss']) await requireTool(tool);
   const ns = await taskNamespace(t);
   const sockets = closeAfter(t, await bindInNamespace(ns.path));
   assert.ok(sockets.ports.udp > 0 && sockets.ports.tcp > 0);
@@ -85,6 +87,7 @@ test('ports a previous run held are taken again', async (t) => {
 });
 
 test('a taken port is replaced, and the stale 127.0.0.11:53 flows to it are removed', async (t) => {
+  for (const tool of ['conntrack', 'dig', 'iptables', 'nsenter']) await requireTool(tool);
   const ns = await taskNamespace(t);
   const holder = closeAfter(t, await bindInNamespace(ns.path));
   // The redirect an earlier run programmed, and a client flow that uses it.

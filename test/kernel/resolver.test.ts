@@ -8,39 +8,18 @@
 // getent, Node's dns (c-ares and getaddrinfo), and a static musl getaddrinfo
 // built here with musl-gcc, as in Alpine images.
 import assert from 'node:assert/strict';
-import { constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { resolvConfText } from '../../src/resolver/service.js';
 import { readHostResolvConf } from '../../src/resolver/upstreams.js';
 import { CLI, ROOT } from '../helpers/paths.js';
 import { requireRoot, run, uniqueName } from '../helpers/netns.js';
+import { requireTool } from '../helpers/tools.js';
 
-const TOOLS: Record<string, string> = {
-  dig: 'bind9-dnsutils',
-  dnsmasq: 'dnsmasq-base',
-  'musl-gcc': 'musl-tools',
-  getent: 'libc-bin',
-  ss: 'iproute2',
-  ip: 'iproute2',
-  iptables: 'iptables',
-};
-
-async function findTool(name: string): Promise<string> {
-  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/bin', '/bin'];
-  for (const dir of dirs.filter((d) => d.startsWith('/'))) {
-    try {
-      await access(join(dir, name), constants.X_OK);
-      return join(dir, name);
-    } catch {
-      // not here
-    }
-  }
-  throw new Error(`${name} is missing: install the Debian package ${TOOLS[name]} (scripts/install-system-deps.sh does)`);
-}
+const TOOLS = ['dig', 'dnsmasq', 'musl-gcc', 'getent', 'ss', 'ip', 'iptables', 'nsenter'];
 
 const GAI_C = `
 #include <netdb.h>
@@ -221,7 +200,7 @@ describe('vipmesh resolver with real clients in task namespaces', { concurrency:
 
   before(async () => {
     requireRoot();
-    for (const tool of Object.keys(TOOLS)) await findTool(tool);
+    for (const tool of TOOLS) await requireTool(tool);
     const dir = mkdtempSync(join(tmpdir(), 'vipmesh-resolver-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const ns = { host: uniqueName('vrh'), client: uniqueName('vrc'), web: uniqueName('vrw'), onlyb: uniqueName('vrb') };
@@ -247,7 +226,7 @@ describe('vipmesh resolver with real clients in task namespaces', { concurrency:
     await run('musl-gcc', ['-static', '-O2', '-o', w.musl, join(dir, 'gai.c')]);
 
     writeFileSync(upstream.hosts, '192.0.2.77 outside.test\n');
-    dnsmasq = new Child(await findTool('dnsmasq'), [
+    dnsmasq = new Child(await requireTool('dnsmasq'), [
       '-C', '/dev/null', '--keep-in-foreground', '--no-resolv', '--no-hosts', `--addn-hosts=${upstream.hosts}`,
       // Authoritative for everything: unknown names get NXDOMAIN, not REFUSED.
       '--local=/#/', `--listen-address=${upstream.address}`, `--port=${upstream.port}`, '--bind-interfaces',
