@@ -4,6 +4,7 @@
 import type { z } from 'zod';
 import { isRecord } from './fields.js';
 import { fallbackMessage, problemsFromZod } from './issues.js';
+import { plainService, plainTask } from './plain-entries.js';
 import { salvage } from './salvage.js';
 import { compareText, joinPath } from './problems.js';
 import {
@@ -43,8 +44,13 @@ export interface Draft {
   readonly ingressUnknown: boolean;
 }
 
+/**
+ * `plain` reads the common well-formed entry as `schema` would, only faster
+ * (see plain-entries.ts); what it declines, `schema` parses and judges.
+ */
 function readSection<T>(
   raw: Record<string, unknown>, name: SectionName, schema: z.ZodType<T>, problems: CatalogProblem[],
+  plain: (entry: unknown) => T | undefined = () => undefined,
 ): Section<T> & { readonly raw: Record<string, unknown> } {
   const value = raw[name];
   const entries = new Map<string, T>();
@@ -53,6 +59,11 @@ function readSection<T>(
   if (!isRecord(value)) return { entries, broken, unreadable: true, raw: {} };
   for (const key of Object.keys(value).sort(compareText)) {
     const entry = value[key];
+    const quick = plain(entry);
+    if (quick !== undefined) {
+      entries.set(key, quick);
+      continue;
+    }
     const parsed = schema.safeParse(entry, fallbackMessage);
     if (parsed.success) {
       entries.set(key, parsed.data);
@@ -86,7 +97,7 @@ function toService(name: string, input: ServiceInput): Service {
 export function readDraft(raw: Record<string, unknown>, problems: CatalogProblem[]): Draft {
   const networkSection = readSection(raw, 'networks', networkSchema, problems);
   const networks = withNames(networkSection);
-  const services = readSection(raw, 'services', serviceSchema, problems);
+  const services = readSection(raw, 'services', serviceSchema, problems, plainService);
   const ingress = [...networks.entries.values()].find((n) => n.ingress);
   const maybeIngress = networkSection.unreadable
     || [...networkSection.broken].some((n) => isRecord(networkSection.raw[n]) && networkSection.raw[n].ingress === true);
@@ -97,7 +108,7 @@ export function readDraft(raw: Record<string, unknown>, problems: CatalogProblem
       ...services,
       entries: new Map([...services.entries].map(([name, input]) => [name, { input, service: toService(name, input) }])),
     },
-    tasks: withNames(readSection(raw, 'tasks', taskSchema, problems)),
+    tasks: withNames(readSection(raw, 'tasks', taskSchema, problems, plainTask)),
     ingress,
     ingressUnknown: ingress === undefined && maybeIngress,
   };

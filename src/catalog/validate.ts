@@ -8,6 +8,7 @@ import { checkTasks } from './check-tasks.js';
 import { readDraft, type Draft } from './draft.js';
 import { isRecord } from './fields.js';
 import { fallbackMessage, problemsFromZod } from './issues.js';
+import { plainTopLevel } from './plain-entries.js';
 import { problem, sortProblems } from './problems.js';
 import { topLevelSchema } from './schema.js';
 import type { Catalog, CatalogProblem } from './types.js';
@@ -29,8 +30,10 @@ export function validateCatalog(raw: unknown): ValidationResult {
     return { ok: false, problems: [problem('version', `this vipmesh reads catalog version 1 only, not version ${raw.version}`)] };
   }
   const problems: CatalogProblem[] = [];
-  const top = topLevelSchema.safeParse(raw, fallbackMessage);
-  if (!top.success) problems.push(...problemsFromZod('', top.error));
+  if (!plainTopLevel(raw)) {
+    const top = topLevelSchema.safeParse(raw, fallbackMessage);
+    if (!top.success) problems.push(...problemsFromZod('', top.error));
+  }
   const draft = readDraft(raw, problems);
   problems.push(
     ...checkNames(draft), ...checkNetworks(draft), ...checkNodes(draft), ...checkServices(draft),
