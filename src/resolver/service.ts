@@ -8,10 +8,11 @@
 // /etc/netns/NAME/resolv.conf, which `ip netns exec` mounts.
 //
 // Used by `vipmesh resolver` (standalone) and by the agent.
-import { mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Catalog } from '../catalog/types.js';
 import type { Runner } from '../kernel/exec.js';
+import { namespaceExists } from '../kernel/index.js';
 import { type BindOptions, type NamespaceSockets, type ResolverPorts, bindInNamespace } from '../kernel/netns-sockets.js';
 import { RESOLVER_FILE, runDir as defaultRunDir } from '../state/runtime.js';
 import { isRecord, processAlive } from '../state/util.js';
@@ -221,6 +222,26 @@ export function createResolverService(options: ResolverServiceOptions): Resolver
     await rmdir(dirname(file)).catch(() => {});
   }
 
+  /**
+   * Removes our resolv.conf of named namespaces that no longer exist: tasks that
+   * left while no resolver ran (`ip netns delete` leaves /etc/netns/NAME behind).
+   * Only a vanished namespace's file goes, so resolvers with other catalogs
+   * sharing /etc/netns never take each other's.
+   */
+  async function sweepStale(): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(etcNetns);
+    } catch {
+      return; // no /etc/netns: nothing to sweep
+    }
+    const servedNames = new Set([...served.keys()].map(namedNamespace));
+    for (const name of names) {
+      if (servedNames.has(name) || (await namespaceExists(`/run/netns/${name}`).catch(() => true))) continue;
+      await removeResolvConf(`/run/netns/${name}`).catch(() => {});
+    }
+  }
+
   async function writePorts(): Promise<void> {
     const namespaces: Record<string, ResolverPorts> = {};
     for (const netns of [...served.keys()].sort()) namespaces[netns] = served.get(netns)!.ports;
@@ -289,6 +310,7 @@ export function createResolverService(options: ResolverServiceOptions): Resolver
     for (const netns of served.keys()) {
       await writeResolvConf(netns).catch((error: unknown) => log('warn', `resolver: ${(error as Error).message}`));
     }
+    await sweepStale();
     if (!stopped) await writePorts();
     for (const netns of failures.keys()) if (!wanted.has(netns)) failures.delete(netns);
     // Retries back off while the same namespaces keep failing (up to 12x the base); an update resets them.

@@ -216,6 +216,21 @@ test('a resolv.conf someone else put in /etc/netns is left alone, even when the 
   assert.equal(readFileSync(join(d.etc, 'web1', 'resolv.conf'), 'utf8'), 'nameserver 192.0.2.53\n');
 });
 
+test('our resolv.conf of a namespace that no longer exists is swept; anyone else\'s stays', async (t) => {
+  const fake = fakeBind(t);
+  const d = dirs();
+  const ghost = 'vipmesh-gone-ns-x1';
+  mkdirSync(join(d.etc, ghost), { recursive: true });
+  writeFileSync(join(d.etc, ghost, 'resolv.conf'), resolvConfText([]));
+  mkdirSync(join(d.etc, 'vipmesh-gone-ns-x2'), { recursive: true });
+  writeFileSync(join(d.etc, 'vipmesh-gone-ns-x2', 'resolv.conf'), 'nameserver 192.0.2.53\n');
+  const s = service(t, fake, d, catalogYaml(1));
+  await s.start();
+  assert.ok(!existsSync(join(d.etc, ghost)), 'a task that left while no resolver ran');
+  assert.ok(existsSync(join(d.etc, 'vipmesh-gone-ns-x2', 'resolv.conf')));
+  assert.ok(existsSync(join(d.etc, 'web1', 'resolv.conf')), 'served namespaces keep theirs');
+});
+
 test('removeResolvConfs removes only the files it wrote', async (t) => {
   const fake = fakeBind(t);
   const d = dirs();
