@@ -80,13 +80,24 @@ function uses(draft: Draft): Use[] {
 
 /** Every use of an address after the first (in path order) on the same network is an error naming the first. */
 export function checkDuplicateAddresses(draft: Draft): CatalogProblem[] {
-  const first = new Map<string, Use>();
+  // Grouped first, so only the rare shared address pays for sorting by path.
+  const byAddress = new Map<string, Map<string, Use | Use[]>>();
+  for (const use of uses(draft)) {
+    let onNetwork = byAddress.get(use.network);
+    if (onNetwork === undefined) byAddress.set(use.network, onNetwork = new Map());
+    const earlier = onNetwork.get(use.address);
+    if (earlier === undefined) onNetwork.set(use.address, use);
+    else if (Array.isArray(earlier)) earlier.push(use);
+    else onNetwork.set(use.address, [earlier, use]);
+  }
   const out: CatalogProblem[] = [];
-  for (const use of uses(draft).sort((a, b) => compareText(a.path, b.path))) {
-    const key = `${use.network} ${use.address}`;
-    const owner = first.get(key);
-    if (owner === undefined) first.set(key, use);
-    else out.push(problem(use.path, `${use.address} is already used by ${owner.path}`));
+  for (const onNetwork of byAddress.values()) {
+    for (const shared of onNetwork.values()) {
+      if (!Array.isArray(shared)) continue;
+      // Stable, as the sort of every use was: equal paths keep their order.
+      const [owner, ...later] = shared.sort((a, b) => compareText(a.path, b.path));
+      for (const use of later) out.push(problem(use.path, `${use.address} is already used by ${owner?.path ?? ''}`));
+    }
   }
   return out;
 }

@@ -4,19 +4,19 @@ import { problem } from './problems.js';
 import type { CatalogProblem, Service, Task } from './types.js';
 
 /** What a task of `service` must and may be attached to. */
-function serviceAddresses(draft: Draft, base: string, task: Task, service: Service): CatalogProblem[] {
+function serviceAddresses(draft: Draft, base: string, task: Task, service: Service, meshed: boolean): CatalogProblem[] {
   const out: CatalogProblem[] = [];
   const ingress = draft.ingress?.name;
-  const own = service.networks.join(', ');
   for (const network of Object.keys(task.addresses)) {
     if (network === ingress || service.networks.includes(network) || !draft.networks.entries.has(network)) continue;
+    const own = service.networks.join(', ');
     out.push(problem(`${base}.addresses.${network}`, `${network} is not one of service ${service.name}'s networks (${own})`));
   }
   for (const network of service.networks) {
     if (network === ingress || task.addresses[network] !== undefined || !draft.networks.entries.has(network)) continue;
     out.push(problem(`${base}.addresses`, `has no address on ${network}, a network of service ${service.name}`));
   }
-  if (meshPorts(service).length > 0 && ingress !== undefined && task.addresses[ingress] === undefined) {
+  if (meshed && ingress !== undefined && task.addresses[ingress] === undefined) {
     out.push(problem(`${base}.addresses`,
       `has no address on the ingress network ${ingress}, which service ${service.name}'s ingress-mode ports need`));
   }
@@ -25,6 +25,8 @@ function serviceAddresses(draft: Draft, base: string, task: Task, service: Servi
 
 export function checkTasks(draft: Draft): CatalogProblem[] {
   const out: CatalogProblem[] = [];
+  const meshed = new Map<string, boolean>();
+  for (const [name, { service }] of draft.services.entries) meshed.set(name, meshPorts(service).length > 0);
   for (const [name, task] of draft.tasks.entries) {
     const base = `tasks.${name}`;
     if (presence(draft.nodes, task.node) === 'missing') out.push(problem(`${base}.node`, `unknown node "${task.node}"`));
@@ -36,7 +38,7 @@ export function checkTasks(draft: Draft): CatalogProblem[] {
       if (bad !== undefined) out.push(bad);
     }
     const entry = task.service === undefined ? undefined : draft.services.entries.get(task.service);
-    if (entry !== undefined) out.push(...serviceAddresses(draft, base, task, entry.service));
+    if (entry !== undefined) out.push(...serviceAddresses(draft, base, task, entry.service, meshed.get(entry.service.name) === true));
   }
   out.push(...sharedNamespaces(draft));
   return out;
@@ -50,7 +52,8 @@ export function checkTasks(draft: Draft): CatalogProblem[] {
 function sharedNamespaces(draft: Draft): CatalogProblem[] {
   const out: CatalogProblem[] = [];
   const first = new Map<string, string>();
-  for (const [name, task] of [...draft.tasks.entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+  // Entries are kept in name order (draft.ts), so the first in name order owns the namespace.
+  for (const [name, task] of draft.tasks.entries) {
     if (task.state !== 'running') continue;
     const key = `${task.node}\u0000${task.netns}`;
     const owner = first.get(key);

@@ -6,7 +6,7 @@ import { isRecord } from './fields.js';
 import { fallbackMessage, problemsFromZod } from './issues.js';
 import { plainService, plainTask } from './plain-entries.js';
 import { salvage } from './salvage.js';
-import { compareText, joinPath } from './problems.js';
+import { compareText, joinPath, sortText } from './problems.js';
 import {
   networkSchema, nodeSchema, serviceSchema, taskSchema, type SectionName, type ServiceInput,
 } from './schema.js';
@@ -57,7 +57,7 @@ function readSection<T>(
   const broken = new Set<string>();
   if (value === undefined || value === null) return { entries, broken, unreadable: false, raw: {} };
   if (!isRecord(value)) return { entries, broken, unreadable: true, raw: {} };
-  for (const key of Object.keys(value).sort(compareText)) {
+  for (const key of sortText(Object.keys(value))) {
     const entry = value[key];
     const quick = plain(entry);
     if (quick !== undefined) {

@@ -15,6 +15,15 @@ export function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/**
+ * Sorts strings in place in compareText order. Array#sort without a comparator
+ * compares UTF-16 code units too, natively: several times faster on the 100 000
+ * task names of a big catalog than calling back into compareText.
+ */
+export function sortText<T extends string>(texts: T[]): T[] {
+  return texts.sort();
+}
+
 export function compareProblems(a: CatalogProblem, b: CatalogProblem): number {
   return compareText(a.path, b.path) || compareText(a.message, b.message);
 }
