@@ -11,6 +11,7 @@ import { fallbackMessage, problemsFromZod } from './issues.js';
 import { plainTopLevel } from './plain-entries.js';
 import { problem, sortProblems } from './problems.js';
 import { topLevelSchema } from './schema.js';
+import { rememberTaskList } from './task-list.js';
 import type { Catalog, CatalogProblem } from './types.js';
 
 export type ValidationResult =
@@ -44,11 +45,14 @@ export function validateCatalog(raw: unknown): ValidationResult {
 }
 
 function toCatalog(draft: Draft): Catalog {
-  return {
+  const catalog: Catalog = {
     version: 1,
     networks: Object.fromEntries(draft.networks.entries),
     nodes: Object.fromEntries(draft.nodes.entries),
     services: Object.fromEntries([...draft.services.entries].map(([name, { service }]) => [name, service])),
     tasks: Object.fromEntries(draft.tasks.entries),
   };
+  // Draft entries are in key order (draft.ts).
+  rememberTaskList(catalog, [...draft.tasks.entries.values()]);
+  return catalog;
 }

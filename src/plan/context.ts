@@ -1,6 +1,7 @@
 // What every namespace planner needs, computed once per node plan.
+import { taskList } from '../catalog/task-list.js';
 import type { Catalog, Service, Task } from '../catalog/types.js';
-import { compareAddresses } from './address.js';
+import { sortByAddress } from './address.js';
 import { compareText } from './marks.js';
 import { serves } from './serving.js';
 import type { Chain, NodeFacts, RealServer, Sysctl, VirtualService } from './types.js';
@@ -9,33 +10,50 @@ export interface PlanContext {
   readonly catalog: Catalog;
   readonly node: string;
   readonly facts: NodeFacts;
+  /** Every service, by name. */
+  readonly services: readonly Service[];
   /** Service name → its serving tasks, by name. */
   readonly servingTasks: ReadonlyMap<string, readonly Task[]>;
+  /**
+   * realServers() by service, network and port: every local task sharing a
+   * network balances the same VIPs over the same servers.
+   */
+  readonly realServerLists: Map<string, Map<string, Map<number, readonly RealServer[]>>>;
 }
 
 export function makeContext(catalog: Catalog, node: string, facts: NodeFacts): PlanContext {
   const servingTasks = new Map<string, Task[]>();
-  for (const task of Object.values(catalog.tasks).sort((a, b) => compareText(a.name, b.name))) {
+  for (const task of taskList(catalog)) {
     if (task.service === undefined || !serves(catalog, task, node, facts.probes)) continue;
     const list = servingTasks.get(task.service);
     if (list) list.push(task);
     else servingTasks.set(task.service, [task]);
   }
-  return { catalog, node, facts, servingTasks };
+  // Each list sorted on its own: the order a sort of all tasks would give them, with far fewer comparisons.
+  for (const list of servingTasks.values()) list.sort((a, b) => compareText(a.name, b.name));
+  return { catalog, node, facts, services: sortedServices(catalog), servingTasks, realServerLists: new Map() };
 }
 
-export function sortedServices(catalog: Catalog): Service[] {
+function sortedServices(catalog: Catalog): Service[] {
   return Object.values(catalog.services).sort((a, b) => compareText(a.name, b.name));
 }
 
-/** The service's serving tasks on one network, as real servers at `port`. */
-export function realServers(ctx: PlanContext, service: string, network: string, port: number): RealServer[] {
+/** The service's serving tasks on one network, as real servers at `port` (shared: don't modify). */
+export function realServers(ctx: PlanContext, service: string, network: string, port: number): readonly RealServer[] {
+  let byNetwork = ctx.realServerLists.get(service);
+  if (byNetwork === undefined) ctx.realServerLists.set(service, byNetwork = new Map());
+  let byPort = byNetwork.get(network);
+  if (byPort === undefined) byNetwork.set(network, byPort = new Map());
+  const known = byPort.get(port);
+  if (known !== undefined) return known;
   const servers: RealServer[] = [];
   for (const task of ctx.servingTasks.get(service) ?? []) {
     const address = task.addresses[network];
     if (address !== undefined) servers.push({ address, port, weight: task.weight, task: task.name });
   }
-  return servers.sort((a, b) => compareAddresses(a.address, b.address));
+  const sorted = sortByAddress(servers);
+  byPort.set(port, sorted);
+  return sorted;
 }
 
 /**

@@ -2,7 +2,7 @@
 // ingress sandbox; host-mode ports go straight to the local task, keeping the
 // client's address.
 import type { Family, Port, Protocol, Task } from '../catalog/types.js';
-import { type PlanContext, sortSysctls, sortedServices } from './context.js';
+import { type PlanContext, sortSysctls } from './context.js';
 import { compareText } from './marks.js';
 import { comment, dnatFromPort, endpoint, host, protoPort } from './rules.js';
 import type { Chain, NamespacePlan, Sysctl } from './types.js';
@@ -93,7 +93,7 @@ function familyChains(family: Family, ports: readonly Published[]): Chain[] {
 function publishedPorts(ctx: PlanContext): Published[] {
   const sandbox = ctx.catalog.nodes[ctx.node]?.ingressSandbox;
   const result: Published[] = [];
-  for (const service of sortedServices(ctx.catalog)) {
+  for (const service of ctx.services) {
     for (const port of service.ports) {
       if (port.mode === 'ingress') {
         if (!sandbox) continue; // validation requires a sandbox wherever ingress ports exist

@@ -1,5 +1,6 @@
 // catalog + node + node facts → the desired kernel state of every namespace on
 // that node. Pure: no I/O, same input, same output.
+import { taskList } from '../catalog/task-list.js';
 import type { Catalog } from '../catalog/types.js';
 import { makeContext } from './context.js';
 import { planHostNamespace } from './host.js';
@@ -16,7 +17,7 @@ export function planNode(catalog: Catalog, node: string, facts: NodeFacts): Node
   if (hostPlan.chains.length > 0) namespaces.push(hostPlan);
   const sandboxPlan = planSandboxNamespace(ctx);
   if (sandboxPlan) namespaces.push(sandboxPlan);
-  const local = Object.values(catalog.tasks)
+  const local = taskList(catalog)
     .filter((t) => t.node === node && t.state === 'running')
     .sort((a, b) => compareText(a.name, b.name));
   for (const task of local) namespaces.push(planTaskNamespace(ctx, task));

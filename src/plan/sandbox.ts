@@ -1,7 +1,7 @@
 // The node's ingress sandbox: every published ingress port is marked on arrival
 // and spread by IPVS over the service's tasks on all nodes (at the target port),
 // with the source rewritten to the sandbox so replies come back through it.
-import { type PlanContext, ipvsSysctls, markAndSnatChains, realServers, sortSysctls, sortedServices, virtualService } from './context.js';
+import { type PlanContext, ipvsSysctls, markAndSnatChains, realServers, sortSysctls, virtualService } from './context.js';
 import { assignVipMarks, compareText, portMark } from './marks.js';
 import { comment, host, matchMark, protoPort, setMark } from './rules.js';
 import type { NamespacePlan, VirtualService } from './types.js';
@@ -15,7 +15,7 @@ export function planSandboxNamespace(ctx: PlanContext): NamespacePlan | undefine
   const snat: string[] = [];
   const ipvs: VirtualService[] = [];
   const snatTo = `-j SNAT --to-source ${sandbox.address}`;
-  const services = sortedServices(ctx.catalog).filter((s) => s.ports.some((p) => p.mode === 'ingress'));
+  const services = ctx.services.filter((s) => s.ports.some((p) => p.mode === 'ingress'));
 
   for (const service of services) {
     const ports = service.ports

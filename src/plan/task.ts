@@ -1,7 +1,7 @@
 // A running local task's namespace: the 127.0.0.11 redirect and, for every vip-mode
 // service it shares a non-ingress network with, a VIP balanced by IPVS.
 import type { Task } from '../catalog/types.js';
-import { type PlanContext, ipvsSysctls, markAndSnatChains, realServers, sortSysctls, sortedServices, virtualService } from './context.js';
+import { type PlanContext, ipvsSysctls, markAndSnatChains, realServers, sortSysctls, virtualService } from './context.js';
 import { assignVipMarks } from './marks.js';
 import {
   RESOLVER_ADDRESS, TCP_PORT_TOKEN, UDP_PORT_TOKEN, comment, endpoint, host, matchMark, protoPort, setMark,
@@ -73,7 +73,7 @@ function dnsChains(udp: number | string, tcp: number | string): Chain[] {
 /** VIPs of vip-mode services on the task's non-ingress networks, by service then network. */
 function visibleVips(ctx: PlanContext, task: Task): Vip[] {
   const vips: Vip[] = [];
-  for (const service of sortedServices(ctx.catalog)) {
+  for (const service of ctx.services) {
     if (service.endpointMode !== 'vip') continue;
     for (const network of service.networks) {
       if (ctx.catalog.networks[network]?.ingress) continue;
