@@ -1,6 +1,7 @@
 // Throwaway namespaces for the benchmarks, removed on the way out (also on
 // Ctrl-C). Names carry a random run id, so a run never touches anything else.
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { execa } from 'execa';
 
 export interface Lab {
@@ -33,6 +34,8 @@ export function createLab(prefix = 'vb'): Lab {
     const all = names.splice(0);
     // `ip -batch` deletes them in one process.
     if (all.length > 0) await execa('ip', ['-batch', '-'], { input: all.map((n) => `netns delete ${n}`).join('\n'), reject: false });
+    // A resolver under test writes /etc/netns/<name>/resolv.conf for ip netns exec.
+    await Promise.all(all.map((n) => rm(`/etc/netns/${n}`, { recursive: true, force: true })));
   }
   return {
     id,
