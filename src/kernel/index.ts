@@ -8,6 +8,7 @@ import type { Runner } from './exec.js';
 import type { Session } from './session.js';
 import { detectBackend, readIptables, restoreIptables, type Backend } from './iptables.js';
 import { applyIpvs, readIpvs } from './ipvs.js';
+import { flushDnsConntrack } from './netns-sockets.js';
 import { readSysctls, writeSysctls } from './sysctl.js';
 import { KernelError, type Kernel } from './types.js';
 
@@ -130,5 +131,6 @@ export function createKernel(runner: Runner, options: { backend?: Backend } = {}
     applyIpvs: (netns, commands) => applyIpvs(env, netns, commands),
     readSysctls: (netns, names) => readSysctls(env, netns, names),
     writeSysctls: (netns, values) => writeSysctls(env, netns, values),
+    forgetDnsFlows: (netns) => flushDnsConntrack(env.runner, netns),
   };
 }

@@ -64,4 +64,9 @@ export interface Kernel {
   /** Current values; undefined where the sysctl does not exist (e.g. ip_vs not loaded). */
   readSysctls(netns: string | null, names: readonly string[]): Promise<Map<string, string | undefined>>;
   writeSysctls(netns: string | null, values: readonly Sysctl[]): Promise<void>;
+  /**
+   * Deletes the namespace's conntrack entries for 127.0.0.11:53, so clients that
+   * keep their source port follow a DNS redirect whose port changed.
+   */
+  forgetDnsFlows(netns: string): Promise<number>;
 }

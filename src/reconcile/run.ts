@@ -237,6 +237,15 @@ async function apply(
       errors.push(`iptables${family === 6 ? ' (IPv6)' : ''}: ${message(error)}`);
     }
   }
+  if (errors.length === 0 && options.manageDns && target.netns !== null && dnsPortsMoved(desired, seen)) {
+    // A NAT mapping is fixed by a flow's first packet: without this, a client that
+    // keeps its source port would go on reaching the resolver's old port.
+    try {
+      await kernel.forgetDnsFlows(target.netns);
+    } catch (error) {
+      errors.push(message(error));
+    }
+  }
   const ipvsReady = seen.ipvs.available;
   if (!ipvsReady) {
     errors.push(...ipvsErrors(desired, seen));
@@ -263,6 +272,15 @@ async function apply(
   }
   return errors;
 }
+
+/** Was a DNS redirect in place that now points at other resolver ports? */
+function dnsPortsMoved(desired: DesiredNamespace, seen: ObservedNamespace): boolean {
+  const wanted = desired.chains.find((c) => c.table === 'nat' && c.name === DNS_OUTPUT);
+  const had = seen.iptables.get(4)?.nat.chains.get(DNS_OUTPUT);
+  return wanted !== undefined && had !== undefined && had.length > 0 && had.join('\n') !== wanted.rules.join('\n');
+}
+
+const DNS_OUTPUT = 'VIPMESH-DNS-OUTPUT';
 
 function nextState(
   input: ReconcileInput, plan: NodePlan, all: readonly Target[],

@@ -19,7 +19,8 @@ tasks:
 `;
 
 /** Applies restore text and ipvsadm lines to a model just well enough for the orchestration. */
-function memoryKernel(): Kernel & { ipvsOf(ns: string): ObservedService[]; chainsOf(ns: string): string[] } {
+function memoryKernel(): Kernel & { ipvsOf(ns: string): ObservedService[]; chainsOf(ns: string): string[]; forgotten: string[] } {
+  const forgotten: string[] = [];
   const chains = new Map<string, Map<string, Map<string, string[]>>>();
   const jumps = new Map<string, { table: string; from: string; spec: string }[]>();
   const ipvs = new Map<string, ObservedService[]>();
@@ -79,6 +80,8 @@ function memoryKernel(): Kernel & { ipvsOf(ns: string): ObservedService[]; chain
     },
     async readSysctls(_netns, names) { return new Map(names.map((n) => [n, '1'])); },
     async writeSysctls() {},
+    forgotten,
+    async forgetDnsFlows(netns) { forgotten.push(netns); return 0; },
   };
 }
 
@@ -141,4 +144,19 @@ test('a changed-only pass reads and writes just the namespaces whose plan change
   assert.ok(!kernel.chainsOf('/run/netns/w1').includes('mangle/VIPMESH-OUTPUT'), 'a changed-only pass does not look');
   await reconcileNode({ ...input, catalog: catalogOf(scaled), state: partial.state });
   assert.ok(kernel.chainsOf('/run/netns/w1').includes('mangle/VIPMESH-OUTPUT'), 'the full pass repairs it');
+});
+
+test('conntrack entries for 127.0.0.11:53 are dropped only where the resolver\'s ports moved', async () => {
+  const kernel = memoryKernel();
+  const catalog = catalogOf(CATALOG);
+  const ports = (w1: number) => ({ ...facts(), resolverPorts: new Map([
+    ['/run/netns/w1', { udp: w1, tcp: w1 + 1 }], ['/run/netns/w2', { udp: 5000, tcp: 5001 }],
+  ]) });
+  const input = { catalog, node: 'node-1', kernel, now: 0, mode: 'apply' as const };
+  const first = await reconcileNode({ ...input, facts: ports(4000), state: EMPTY_STATE });
+  assert.deepEqual(kernel.forgotten, [], 'a first redirect has no old flows to forget');
+  const same = await reconcileNode({ ...input, facts: ports(4000), state: first.state });
+  assert.deepEqual(kernel.forgotten, []);
+  await reconcileNode({ ...input, facts: ports(4100), state: same.state });
+  assert.deepEqual(kernel.forgotten, ['/run/netns/w1']);
 });
