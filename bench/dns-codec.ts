@@ -86,17 +86,6 @@ function timeSync(n: number, rounds: number, fn: () => unknown): number {
   return median(samples);
 }
 
-async function timeAsync(n: number, rounds: number, fn: () => Promise<unknown>): Promise<number> {
-  for (let i = 0; i < n; i++) await fn();
-  const samples: number[] = [];
-  for (let r = 0; r < rounds; r++) {
-    const started = performance.now();
-    for (let i = 0; i < n; i++) await fn();
-    samples.push(((performance.now() - started) * 1000) / n);
-  }
-  return median(samples);
-}
-
 export interface DnsCodecBenchOptions {
   readonly iterations?: number;
   readonly rounds?: number;
@@ -123,7 +112,7 @@ export async function runDnsCodecBench(options: DnsCodecBenchOptions = {}): Prom
   for (const c of cases) {
     const packet = timeSync(n, rounds, () => viaDnsPacket(records, netns, c.query));
     const hand = timeSync(n, rounds, () => viaHand(records, netns, c.query));
-    const whole = await timeAsync(n, rounds, () => resolver.answer({ bytes: c.query, transport: 'udp', netns }));
+    const whole = timeSync(n, rounds, () => resolver.answer({ bytes: c.query, transport: 'udp', netns }));
     const sizes = `${viaDnsPacket(records, netns, c.query).length} / ${viaHand(records, netns, c.query).length}`;
     rows.push(`| ${c.label} | ${packet.toFixed(2)} | ${hand.toFixed(2)} | ${(packet / hand).toFixed(1)}× | ${whole.toFixed(2)} | ${sizes} |`);
   }

@@ -7,6 +7,7 @@
 // the ones it started with.
 import type { Answerer, Outcome, Query, Reply, Upstream } from './types.js';
 import { forward } from './forward.js';
+import { createUpstreamPool } from './upstream-pool.js';
 import type { Records } from './records.js';
 import {
   buildReply,
@@ -68,6 +69,7 @@ export function createResolver(options: ResolverOptions): Resolver {
   const random = options.random ?? Math.random;
   const counters = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
   let inFlight = 0;
+  const pool = createUpstreamPool();
 
   const view: Handler = (request, next) =>
     records.hasView(request.query.netns) ? next(request) : DROP;
@@ -97,7 +99,7 @@ export function createResolver(options: ResolverOptions): Resolver {
     }
     inFlight++;
     try {
-      const result = await forward(query.bytes, parsed.questionEnd, query.transport, upstreams, { timeoutMs });
+      const result = await forward(query.bytes, parsed.questionEnd, query.transport, upstreams, { timeoutMs, exchangeUdp: pool.exchange });
       if (result.kind === 'failed') {
         return { bytes: buildReply(query.bytes, parsed, RCODE_SERVFAIL, [], limit), outcome: 'servfail' };
       }
@@ -139,14 +141,14 @@ export function createResolver(options: ResolverOptions): Resolver {
   };
 
   return {
-    answer(query: Query): Promise<Reply> {
+    answer(query: Query): Reply | Promise<Reply> {
       let reply: Reply | Promise<Reply>;
       try {
         reply = run(query);
       } catch {
         reply = DROP;
       }
-      return reply instanceof Promise ? reply.then(count, () => count(DROP)) : Promise.resolve(count(reply));
+      return reply instanceof Promise ? reply.then(count, () => count(DROP)) : count(reply);
     },
     setRecords(next: Records): void {
       records = next;

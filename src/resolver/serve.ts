@@ -88,39 +88,54 @@ export function serveNamespace(sockets: { udp: dgram.Socket; tcp: net.Server }, 
   let closed = false;
 
   // The contract says answerers never throw; a bug there must still not escape.
-  const answer = async (query: Query): Promise<Reply> => {
-    counters.queries[query.transport]++;
-    let reply: Reply;
-    try {
-      reply = await answerer.answer(query);
-    } catch (error) {
-      log('error', `resolver: answering a ${query.transport} query from ${netns} failed: ${(error as Error).message}`);
-      reply = { bytes: null, outcome: 'dropped' };
-    }
+  const failed = (query: Query, error: unknown): Reply => {
+    log('error', `resolver: answering a ${query.transport} query from ${netns} failed: ${(error as Error).message}`);
+    return { bytes: null, outcome: 'dropped' };
+  };
+  const counted = (reply: Reply): Reply => {
     counters.outcomes[reply.outcome] = (counters.outcomes[reply.outcome] ?? 0) + 1;
     return reply;
+  };
+  /** Synchronous for local names, a promise for forwarded ones. */
+  const answer = (query: Query): Reply | Promise<Reply> => {
+    counters.queries[query.transport]++;
+    let reply: Reply | Promise<Reply>;
+    try {
+      reply = answerer.answer(query);
+    } catch (error) {
+      return counted(failed(query, error));
+    }
+    return reply instanceof Promise ? reply.then(counted, (error: unknown) => counted(failed(query, error))) : counted(reply);
   };
 
   // UDP
   const { udp } = sockets;
   let udpInFlight = 0;
   udp.on('error', (error) => log('warn', `resolver: udp socket in ${netns}: ${error.message}`));
+  const sendUdp = (reply: Reply, remote: dgram.RemoteInfo) => {
+    if (reply.bytes === null || closed) return;
+    try {
+      udp.send(reply.bytes, remote.port, remote.address, (error) => {
+        if (error) counters.sendErrors++;
+      });
+    } catch {
+      counters.sendErrors++; // e.g. the socket closed meanwhile, or a reply over 64 KiB
+    }
+  };
   udp.on('message', (bytes, remote) => {
     if (udpInFlight >= limits.maxUdpInFlight) {
       counters.udpOverload++;
       return;
     }
+    const reply = answer({ bytes, transport: 'udp', netns });
+    if (!(reply instanceof Promise)) {
+      sendUdp(reply, remote);
+      return;
+    }
     udpInFlight++;
-    void answer({ bytes, transport: 'udp', netns }).then((reply) => {
+    void reply.then((r) => {
       udpInFlight--;
-      if (reply.bytes === null || closed) return;
-      try {
-        udp.send(reply.bytes, remote.port, remote.address, (error) => {
-          if (error) counters.sendErrors++;
-        });
-      } catch {
-        counters.sendErrors++; // e.g. the socket closed meanwhile, or a reply over 64 KiB
-      }
+      sendUdp(r, remote);
     });
   });
 
@@ -181,7 +196,7 @@ export function serveNamespace(sockets: { udp: dgram.Socket; tcp: net.Server }, 
 
     const dispatch = (bytes: Buffer) => {
       pending++;
-      void answer({ bytes, transport: 'tcp', netns }).then((reply) => {
+      void Promise.resolve(answer({ bytes, transport: 'tcp', netns })).then((reply) => {
         pending--;
         if (reply.bytes !== null && socket.writable) {
           if (reply.bytes.length > MAX_FRAME) {
