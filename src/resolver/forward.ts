@@ -9,6 +9,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import dnsPacket from 'dns-packet';
 import type { Transport, Upstream } from './types.js';
+import type { Exchange } from './upstream-pool.js';
 import { RCODE_REFUSED, RCODE_SERVFAIL, readQuestion } from './wire.js';
 
 /** Docker's maxExtDNS: glibc reads no more than 3 nameservers either. */
@@ -22,6 +23,8 @@ export type ForwardResult =
 
 export interface ForwardOptions {
   readonly timeoutMs: number;
+  /** How a UDP query reaches an upstream; default: a fresh connected socket each. */
+  readonly exchangeUdp?: Exchange;
 }
 
 /**
@@ -41,7 +44,7 @@ export async function forward(
     const message = Buffer.from(query);
     message.writeUInt16BE(id, 0);
     const reply = await (transport === 'udp'
-      ? exchangeUdp(message, upstream, options.timeoutMs, (r) => matches(r, message, questionEnd))
+      ? (options.exchangeUdp ?? exchangeUdp)(message, upstream, options.timeoutMs, (r) => matches(r, message, questionEnd))
       : exchangeTcp(message, upstream, options.timeoutMs, (r) => matches(r, message, questionEnd)));
     if (reply === null) continue;
     const rcode = reply[3]! & 0x0f;
