@@ -39,7 +39,7 @@ export async function forward(
   options: ForwardOptions,
 ): Promise<ForwardResult> {
   for (const upstream of upstreams.slice(0, MAX_UPSTREAMS)) {
-    // A fresh ID per attempt on a fresh socket: a spoofed reply must guess both port and ID.
+    // A fresh ID per attempt, on a socket whose port changes often: a spoofed reply must guess both.
     const id = randomInt(0, 0x10000);
     const message = Buffer.from(query);
     message.writeUInt16BE(id, 0);
