@@ -88,22 +88,21 @@ function closingQuote(text: string, from: number): number {
   }
 }
 
-/** Own properties of every object in a JSON value. */
+/** Own properties of every object in a JSON value no deeper than countKeys allows. */
 export function countProperties(value: unknown): number {
+  if (typeof value !== 'object' || value === null) return 0;
   let count = 0;
-  const pending: unknown[] = [value];
-  while (pending.length > 0) {
-    const item = pending.pop();
-    if (typeof item !== 'object' || item === null) continue;
-    if (Array.isArray(item)) {
-      for (const element of item) pending.push(element);
-    } else {
-      const record = item as Record<string, unknown>;
-      for (const key of Object.keys(record)) {
-        count++;
-        pending.push(record[key]);
-      }
-    }
+  if (Array.isArray(value)) {
+    for (const element of value) if (typeof element === 'object' && element !== null) count += countProperties(element);
+    return count;
+  }
+  const record = value as Record<string, unknown>;
+  // for…in: no array of keys per object. An inherited enumerable key (a polluted
+  // prototype) would count too, and only send the text down the YAML path.
+  for (const key in record) {
+    count++;
+    const inner = record[key];
+    if (typeof inner === 'object' && inner !== null) count += countProperties(inner);
   }
   return count;
 }

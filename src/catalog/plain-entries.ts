@@ -7,7 +7,7 @@
 // IPv6 address) gets `undefined` and goes through zod, which says what is wrong.
 // test/unit/catalog/plain-entries.test.ts holds the two to the same answers.
 import { isRecord } from './fields.js';
-import { parseIp } from './ip.js';
+import { dottedQuadValue, parseIp } from './ip.js';
 import type { ServiceInput } from './schema.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_S, SCHEDULERS,
@@ -23,7 +23,8 @@ type Raw = Record<string, unknown>;
  */
 function plainRecord(value: unknown, allowed?: ReadonlySet<string>): value is Raw {
   if (!isRecord(value) || Object.getOwnPropertySymbols(value).length > 0) return false;
-  for (const key of Object.keys(value)) {
+  // for…in, not Object.keys(): no array per entry. It also lists inherited keys, which only makes it stricter.
+  for (const key in value) {
     if (key === '__proto__' || value[key] === undefined) return false;
     if (allowed !== undefined && !allowed.has(key)) return false;
   }
@@ -44,6 +45,11 @@ function addressMap(value: unknown): Record<string, string> | undefined {
   for (const key of Object.keys(value)) {
     const text = value[key];
     if (typeof text !== 'string') return undefined;
+    // A dotted quad is its own canonical text (ip.ts); anything else as the schema reads it.
+    if (dottedQuadValue(text) !== undefined) {
+      out[key] = text;
+      continue;
+    }
     const parsed = parseIp(text);
     if (!parsed.ok) return undefined;
     out[key] = parsed.value.text;
@@ -75,6 +81,15 @@ const STATE = /^[a-z]+$/;
 
 /** schema.taskSchema's output for a plain task (netns, no pid), or undefined. */
 export function plainTask(raw: unknown): Omit<Task, 'name'> | undefined {
+  return readTask(raw, undefined);
+}
+
+/** The same, named: `{ name, ...plainTask(raw) }`, built at once. */
+export function plainNamedTask(raw: unknown, name: string): Task | undefined {
+  return readTask(raw, name) as Task | undefined;
+}
+
+function readTask(raw: unknown, name: string | undefined): Omit<Task, 'name'> | Task | undefined {
   if (!plainRecord(raw, TASK_FIELDS)) return undefined;
   const { service, node, netns, pid, state = 'running', weight = 1 } = raw;
   if (service !== undefined && typeof service !== 'string') return undefined;
@@ -84,9 +99,14 @@ export function plainTask(raw: unknown): Omit<Task, 'name'> | undefined {
   if (addresses === undefined || health === undefined) return undefined;
   if (typeof state !== 'string' || !STATE.test(state) || !wholeIn(weight, 0, 65535)) return undefined;
   // Literals, not a spread of `cond ? {} : {…}`: V8 builds those several times slower.
+  if (name === undefined) {
+    return service === undefined
+      ? { node, netns, addresses, state, health, weight }
+      : { service, node, netns, addresses, state, health, weight };
+  }
   return service === undefined
-    ? { node, netns, addresses, state, health, weight }
-    : { service, node, netns, addresses, state, health, weight };
+    ? { name, node, netns, addresses, state, health, weight }
+    : { name, service, node, netns, addresses, state, health, weight };
 }
 
 const PORT_FIELDS: ReadonlySet<string> = new Set(['target', 'published', 'protocol', 'mode', 'network']);

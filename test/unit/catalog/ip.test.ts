@@ -23,6 +23,22 @@ test('dotted quads are read without ip-address, to the same value and text', () 
   for (const text of ['0.0.0.0', '255.255.255.255', '10.0.1.2']) assert.equal(dottedQuadValue(text), Number(new Address4(text).bigInt()));
 });
 
+test('dottedQuadValue accepts exactly what ip-address\'s dotted-quad pattern accepts', () => {
+  const PATTERN = /^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$/;
+  const next = random(17);
+  const parts = ['0', '00', '01', '1', '9', '10', '99', '100', '199', '200', '249', '250', '255', '256', '299', '300', '999', '1000', '0255', '', 'a', '-1', ' 1', '1 '];
+  const texts: string[] = ['0.0.0.0', '255.255.255.255', '1.2.3.4\n', '1.2.3.4.', '.1.2.3.4', '1..2.3', '1.2.3'];
+  for (let i = 0; i < 20000; i++) {
+    const count = next() < 0.9 ? 4 : Math.floor(next() * 6);
+    texts.push(Array.from({ length: count }, () => parts[Math.floor(next() * parts.length)]).join(next() < 0.97 ? '.' : ','));
+  }
+  for (const text of texts) {
+    const m = PATTERN.exec(text);
+    const expected = m === null ? undefined : ((Number(m[1]) * 256 + Number(m[2])) * 256 + Number(m[3])) * 256 + Number(m[4]);
+    assert.equal(dottedQuadValue(text), expected, JSON.stringify(text));
+  }
+});
+
 test('what is not a plain dotted quad takes the general path, with its verdicts', () => {
   for (const text of ['010.0.0.1', '1.2.3', '1.2.3.4.5', '256.1.1.1', ' 1.2.3.4', '1.2.3.4 ', '1.2.3.-4', '::ffff:1.2.3.4', '']) {
     assert.equal(dottedQuadValue(text), undefined, text);

@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { z } from 'zod';
-import { plainService, plainTask, plainTopLevel } from '../../../src/catalog/plain-entries.js';
+import { plainNamedTask, plainService, plainTask, plainTopLevel } from '../../../src/catalog/plain-entries.js';
 import { serviceSchema, taskSchema, topLevelSchema } from '../../../src/catalog/schema.js';
 
 /** Holds a plain reader to its schema: it declines, or it returns what the schema returns. */
 function agrees(read: (raw: unknown) => unknown, schema: z.ZodType, raw: unknown): boolean {
   const plain = read(raw);
+  if (read === plainTask) {
+    const named = plainNamedTask(raw, 'web.1');
+    assert.equal(JSON.stringify(named), plain === undefined ? undefined : JSON.stringify({ name: 'web.1', ...plain }));
+  }
   if (plain === undefined) return false;
   const parsed = schema.safeParse(raw);
   assert.ok(parsed.success, `the schema accepts what the plain reader took: ${JSON.stringify(raw)}`);
