@@ -26,6 +26,12 @@ export function cidrOf(network: Network): Cidr {
 
 const familyName = (family: 4 | 6): string => (family === 4 ? 'IPv4' : 'IPv6');
 
+/** placeProblem() would find nothing, told cheaply: a dotted quad that is a host address of `network`. */
+export function plainlyFits(network: Network, text: string): boolean {
+  const quad = network.family === 4 ? dottedQuadValue(text) : undefined;
+  return quad !== undefined && placeV4(cidrOf(network), quad) === 'host';
+}
+
 /** Whether `text` can be an interface address on `network`: same family, inside, not reserved. */
 export function placeProblem(network: Network, text: string, path: string): CatalogProblem | undefined {
   const cidr = cidrOf(network);
@@ -55,48 +61,48 @@ export function addressProblem(draft: Draft, networkName: string, text: string, 
   return presence(draft.networks, networkName) === 'missing' ? problem(path, `unknown network "${networkName}"`) : undefined;
 }
 
-interface Use { readonly network: string; readonly address: string; readonly path: string }
+/** Where an address is used; its path is spelled only for a problem. */
+interface Use { readonly section: 'services' | 'tasks' | 'nodes'; readonly name: string; readonly network: string }
 
-function uses(draft: Draft): Use[] {
-  const out: Use[] = [];
+const FIELD = { services: 'vips.', tasks: 'addresses.', nodes: '' } as const;
+
+const pathOf = ({ section, name, network }: Use): string =>
+  section === 'nodes' ? `nodes.${name}.ingressSandbox.address` : `${section}.${name}.${FIELD[section]}${network}`;
+
+/** Every use of an address after the first (in path order) on the same network is an error naming the first. */
+export function checkDuplicateAddresses(draft: Draft): CatalogProblem[] {
+  // Grouped by network and address, so only the rare shared address pays for sorting by path.
+  const byNetwork = new Map<string, Map<string, Use | Use[]>>();
+  for (const network of draft.networks.entries.keys()) byNetwork.set(network, new Map());
+  const add = (address: string, use: Use): void => {
+    const onNetwork = byNetwork.get(use.network);
+    if (onNetwork === undefined) return; // an unknown network: reported elsewhere
+    const earlier = onNetwork.get(address);
+    if (earlier === undefined) onNetwork.set(address, use);
+    else if (Array.isArray(earlier)) earlier.push(use);
+    else onNetwork.set(address, [earlier, use]);
+  };
   for (const [name, { service }] of draft.services.entries) {
-    for (const [network, address] of Object.entries(service.vips)) {
-      out.push({ network, address, path: `services.${name}.vips.${network}` });
-    }
+    for (const [network, address] of Object.entries(service.vips)) add(address, { section: 'services', name, network });
   }
   for (const [name, task] of draft.tasks.entries) {
-    for (const [network, address] of Object.entries(task.addresses)) {
-      out.push({ network, address, path: `tasks.${name}.addresses.${network}` });
+    for (const network in task.addresses) {
+      add(task.addresses[network] as string, { section: 'tasks', name, network });
     }
   }
   if (draft.ingress !== undefined) {
     for (const [name, node] of draft.nodes.entries) {
       if (node.ingressSandbox === undefined) continue;
-      out.push({ network: draft.ingress.name, address: node.ingressSandbox.address, path: `nodes.${name}.ingressSandbox.address` });
+      add(node.ingressSandbox.address, { section: 'nodes', name, network: draft.ingress.name });
     }
   }
-  return out.filter((u) => draft.networks.entries.has(u.network));
-}
-
-/** Every use of an address after the first (in path order) on the same network is an error naming the first. */
-export function checkDuplicateAddresses(draft: Draft): CatalogProblem[] {
-  // Grouped first, so only the rare shared address pays for sorting by path.
-  const byAddress = new Map<string, Map<string, Use | Use[]>>();
-  for (const use of uses(draft)) {
-    let onNetwork = byAddress.get(use.network);
-    if (onNetwork === undefined) byAddress.set(use.network, onNetwork = new Map());
-    const earlier = onNetwork.get(use.address);
-    if (earlier === undefined) onNetwork.set(use.address, use);
-    else if (Array.isArray(earlier)) earlier.push(use);
-    else onNetwork.set(use.address, [earlier, use]);
-  }
   const out: CatalogProblem[] = [];
-  for (const onNetwork of byAddress.values()) {
-    for (const shared of onNetwork.values()) {
+  for (const onNetwork of byNetwork.values()) {
+    for (const [address, shared] of onNetwork) {
       if (!Array.isArray(shared)) continue;
       // Stable, as the sort of every use was: equal paths keep their order.
-      const [owner, ...later] = shared.sort((a, b) => compareText(a.path, b.path));
-      for (const use of later) out.push(problem(use.path, `${use.address} is already used by ${owner?.path ?? ''}`));
+      const [owner, ...later] = shared.map(pathOf).sort(compareText);
+      for (const path of later) out.push(problem(path, `${address} is already used by ${owner ?? ''}`));
     }
   }
   return out;

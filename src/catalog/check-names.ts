@@ -105,19 +105,22 @@ function taskNames(draft: Draft): CatalogProblem[] {
   const first = new Map<string, string>();
   const clashes: CatalogProblem[] = [];
   for (const name of rawNames(draft.tasks)) {
-    const path = joinPath('tasks', name);
     const lower = name.toLowerCase();
-    const bad = taskNameProblem(path, name);
     const shadowed = serviceClaims.get(lower);
+    const owner = first.get(lower);
+    if (owner === undefined) first.set(lower, name);
+    const plain = DOTTED_LABELS.test(name) && name.length <= MAX_DNS_NAME && !lower.startsWith('tasks.');
+    if (plain && shadowed === undefined && owner === undefined) continue;
+    // Something to say: only now is the path spelled out.
+    const path = joinPath('tasks', name);
+    const bad = taskNameProblem(path, name);
     if (bad !== undefined) out.push(bad);
     else if (lower.startsWith('tasks.')) {
       out.push(problem(path, `a task name can't start with "tasks.": ${RESERVED}`));
     } else if (shadowed !== undefined) {
       out.push(problem(path, `"${name}" is already ${shadowed}; DNS could not tell them apart`));
     }
-    const owner = first.get(lower);
-    if (owner === undefined) first.set(lower, name);
-    else {
+    if (owner !== undefined) {
       const caseNote = owner === name ? '' : ' (names are case-insensitive)';
       clashes.push(problem(path, `"${name}" is the same name as task ${owner}${caseNote}`));
     }

@@ -1,13 +1,12 @@
-import { addressProblem } from './check-addresses.js';
+import { addressProblem, plainlyFits } from './check-addresses.js';
 import { meshPorts, presence, type Draft } from './draft.js';
 import { problem } from './problems.js';
 import type { CatalogProblem, Service, Task } from './types.js';
 
-/** What a task of `service` must and may be attached to. */
-function serviceAddresses(draft: Draft, base: string, task: Task, service: Service, meshed: boolean): CatalogProblem[] {
-  const out: CatalogProblem[] = [];
+/** What a task of `service` must and may be attached to (problems go to `out`). */
+function serviceAddresses(draft: Draft, base: string, task: Task, service: Service, meshed: boolean, out: CatalogProblem[]): void {
   const ingress = draft.ingress?.name;
-  for (const network of Object.keys(task.addresses)) {
+  for (const network in task.addresses) {
     if (network === ingress || service.networks.includes(network) || !draft.networks.entries.has(network)) continue;
     const own = service.networks.join(', ');
     out.push(problem(`${base}.addresses.${network}`, `${network} is not one of service ${service.name}'s networks (${own})`));
@@ -20,7 +19,6 @@ function serviceAddresses(draft: Draft, base: string, task: Task, service: Servi
     out.push(problem(`${base}.addresses`,
       `has no address on the ingress network ${ingress}, which service ${service.name}'s ingress-mode ports need`));
   }
-  return out;
 }
 
 export function checkTasks(draft: Draft): CatalogProblem[] {
@@ -33,12 +31,15 @@ export function checkTasks(draft: Draft): CatalogProblem[] {
     if (task.service !== undefined && presence(draft.services, task.service) === 'missing') {
       out.push(problem(`${base}.service`, `unknown service "${task.service}"`));
     }
-    for (const [network, address] of Object.entries(task.addresses)) {
+    for (const network in task.addresses) {
+      const address = task.addresses[network] as string;
+      const known = draft.networks.entries.get(network);
+      if (known !== undefined && plainlyFits(known, address)) continue;
       const bad = addressProblem(draft, network, address, `${base}.addresses.${network}`);
       if (bad !== undefined) out.push(bad);
     }
     const entry = task.service === undefined ? undefined : draft.services.entries.get(task.service);
-    if (entry !== undefined) out.push(...serviceAddresses(draft, base, task, entry.service, meshed.get(entry.service.name) === true));
+    if (entry !== undefined) serviceAddresses(draft, base, task, entry.service, meshed.get(entry.service.name) === true, out);
   }
   out.push(...sharedNamespaces(draft));
   return out;
@@ -51,13 +52,15 @@ export function checkTasks(draft: Draft): CatalogProblem[] {
  */
 function sharedNamespaces(draft: Draft): CatalogProblem[] {
   const out: CatalogProblem[] = [];
-  const first = new Map<string, string>();
+  // Node → namespace → the running task that has it.
+  const owners = new Map<string, Map<string, string>>();
   // Entries are kept in name order (draft.ts), so the first in name order owns the namespace.
   for (const [name, task] of draft.tasks.entries) {
     if (task.state !== 'running') continue;
-    const key = `${task.node}\u0000${task.netns}`;
-    const owner = first.get(key);
-    if (owner === undefined) first.set(key, name);
+    let onNode = owners.get(task.node);
+    if (onNode === undefined) owners.set(task.node, onNode = new Map());
+    const owner = onNode.get(task.netns);
+    if (owner === undefined) onNode.set(task.netns, name);
     else out.push(problem(`tasks.${name}.netns`, `${task.netns} is already the namespace of running task ${owner} on node ${task.node}`));
   }
   return out;
