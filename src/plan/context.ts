@@ -12,6 +12,8 @@ export interface PlanContext {
   readonly facts: NodeFacts;
   /** Every service, by name. */
   readonly services: readonly Service[];
+  /** Non-ingress network → indexes into `services` of the vip-mode services with a VIP on it, ascending. */
+  readonly vipServices: ReadonlyMap<string, readonly number[]>;
   /** Service name → its serving tasks, by name. */
   readonly servingTasks: ReadonlyMap<string, readonly Task[]>;
   /**
@@ -31,7 +33,18 @@ export function makeContext(catalog: Catalog, node: string, facts: NodeFacts): P
   }
   // Each list sorted on its own: the order a sort of all tasks would give them, with far fewer comparisons.
   for (const list of servingTasks.values()) list.sort((a, b) => compareText(a.name, b.name));
-  return { catalog, node, facts, services: sortedServices(catalog), servingTasks, realServerLists: new Map() };
+  const services = sortedServices(catalog);
+  const vipServices = new Map<string, number[]>();
+  services.forEach((service, index) => {
+    if (service.endpointMode !== 'vip') return;
+    for (const network of service.networks) {
+      if (catalog.networks[network]?.ingress || service.vips[network] === undefined) continue;
+      const list = vipServices.get(network);
+      if (list === undefined) vipServices.set(network, [index]);
+      else if (list[list.length - 1] !== index) list.push(index);
+    }
+  });
+  return { catalog, node, facts, services, vipServices, servingTasks, realServerLists: new Map() };
 }
 
 function sortedServices(catalog: Catalog): Service[] {

@@ -1,6 +1,6 @@
 // A running local task's namespace: the 127.0.0.11 redirect and, for every vip-mode
 // service it shares a non-ingress network with, a VIP balanced by IPVS.
-import type { Task } from '../catalog/types.js';
+import type { Service, Task } from '../catalog/types.js';
 import { type PlanContext, ipvsSysctls, markAndSnatChains, realServers, sortSysctls, virtualService } from './context.js';
 import { assignVipMarks } from './marks.js';
 import {
@@ -10,7 +10,7 @@ import type { Chain, NamespacePlan, VirtualService } from './types.js';
 
 interface Vip {
   readonly label: string;
-  readonly service: string;
+  readonly service: Service;
   readonly network: string;
   readonly address: string;
   readonly taskAddress: string;
@@ -27,12 +27,12 @@ export function planTaskNamespace(ctx: PlanContext, task: Task): NamespacePlan {
   const ipvs: VirtualService[] = [];
   for (const vip of vips) {
     const mark = marks.get(vip.label)!;
-    const service = ctx.catalog.services[vip.service]!;
+    const service = vip.service;
     markRules.push(`-d ${host(vip.address, 4)} ${comment(vip.label)} ${setMark(mark)}`);
     // SNAT on the fwmark rather than `-m ipvs`: the match needs no IPVS module, so
     // this table still applies on a kernel without IPVS.
     snatRules.push(`${matchMark(mark)} ${comment(vip.label)} -j SNAT --to-source ${vip.taskAddress}`);
-    ipvs.push(virtualService(service, mark, vip.label, realServers(ctx, vip.service, vip.network, 0)));
+    ipvs.push(virtualService(service, mark, vip.label, realServers(ctx, service.name, vip.network, 0)));
   }
   if (vips.length > 0) chains.push(...markAndSnatChains('OUTPUT', markRules, snatRules));
   return {
@@ -73,15 +73,27 @@ function dnsChains(udp: number | string, tcp: number | string): Chain[] {
 /** VIPs of vip-mode services on the task's non-ingress networks, by service then network. */
 function visibleVips(ctx: PlanContext, task: Task): Vip[] {
   const vips: Vip[] = [];
-  for (const service of ctx.services) {
+  for (const index of candidates(ctx, task)) {
+    const service = ctx.services[index]!;
     if (service.endpointMode !== 'vip') continue;
     for (const network of service.networks) {
       if (ctx.catalog.networks[network]?.ingress) continue;
       const address = service.vips[network];
       const taskAddress = task.addresses[network];
       if (address === undefined || taskAddress === undefined) continue;
-      vips.push({ label: `${service.name}/${network}`, service: service.name, network, address, taskAddress });
+      vips.push({ label: `${service.name}/${network}`, service, network, address, taskAddress });
     }
   }
   return vips;
+}
+
+/** Indexes of the services that may have a VIP on one of the task's networks, ascending. */
+function candidates(ctx: PlanContext, task: Task): readonly number[] {
+  const lists: (readonly number[])[] = [];
+  for (const network in task.addresses) {
+    const list = ctx.vipServices.get(network);
+    if (list !== undefined) lists.push(list);
+  }
+  if (lists.length <= 1) return lists[0] ?? [];
+  return [...new Set(lists.flat())].sort((a, b) => a - b);
 }

@@ -16,5 +16,5 @@ export function renderIpvs(services: readonly VirtualService[]): string {
     lines.push(serviceLine(vs));
     for (const rs of vs.realServers) lines.push(realServerLine(vs.fwmark, rs));
   }
-  return lines.map((l) => l + '\n').join('');
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
 }
