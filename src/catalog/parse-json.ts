@@ -44,34 +44,25 @@ function startsWithBrace(text: string): boolean {
   return false;
 }
 
+const isSpace = (c: number): boolean => c === SPACE || c === LF || c === TAB || c === CR;
+
 /**
  * Object keys in text that JSON.parse accepted, or -1 when YAML would read the text
- * differently (a CR not followed by LF, nesting past MAX_DEPTH). Outside strings,
- * valid JSON holds only punctuation, literals, numbers and whitespace.
+ * differently (a CR not followed by LF). In valid JSON a quote outside a string
+ * opens the next string, so the scan jumps from string to string.
  */
 export function countKeys(text: string): number {
+  // Raw CRs can only be whitespace in valid JSON.
+  for (let cr = text.indexOf('\r'); cr >= 0; cr = text.indexOf('\r', cr + 1)) {
+    if (text.charCodeAt(cr + 1) !== LF) return -1;
+  }
   let keys = 0;
-  let depth = 0;
   const end = text.length;
-  for (let i = 0; i < end; i++) {
-    const c = text.charCodeAt(i);
-    if (c === QUOTE) {
-      i = closingQuote(text, i + 1);
-      let next = i + 1;
-      for (; next < end; next++) {
-        const w = text.charCodeAt(next);
-        if (w === CR && text.charCodeAt(next + 1) !== LF) return -1;
-        if (w !== SPACE && w !== LF && w !== TAB && w !== CR) break;
-      }
-      if (text.charCodeAt(next) === COLON) keys++;
-      i = next - 1;
-    } else if (c === 0x7b || c === 0x5b) {
-      if (++depth > MAX_DEPTH) return -1;
-    } else if (c === 0x7d || c === 0x5d) {
-      depth--;
-    } else if (c === CR && text.charCodeAt(i + 1) !== LF) {
-      return -1;
-    }
+  for (let open = text.indexOf('"'); open >= 0; open = text.indexOf('"', open)) {
+    let next = closingQuote(text, open + 1) + 1;
+    while (next < end && isSpace(text.charCodeAt(next))) next++;
+    if (text.charCodeAt(next) === COLON) keys++;
+    open = next;
   }
   return keys;
 }
@@ -88,12 +79,16 @@ function closingQuote(text: string, from: number): number {
   }
 }
 
-/** Own properties of every object in a JSON value no deeper than countKeys allows. */
-export function countProperties(value: unknown): number {
+/**
+ * Own properties of every object in a JSON value, or NaN when it nests deeper
+ * than MAX_DEPTH (as the text does: one level per object or array).
+ */
+export function countProperties(value: unknown, depth = 1): number {
   if (typeof value !== 'object' || value === null) return 0;
+  if (depth > MAX_DEPTH) return Number.NaN;
   let count = 0;
   if (Array.isArray(value)) {
-    for (const element of value) if (typeof element === 'object' && element !== null) count += countProperties(element);
+    for (const element of value) if (typeof element === 'object' && element !== null) count += countProperties(element, depth + 1);
     return count;
   }
   const record = value as Record<string, unknown>;
@@ -102,7 +97,7 @@ export function countProperties(value: unknown): number {
   for (const key in record) {
     count++;
     const inner = record[key];
-    if (typeof inner === 'object' && inner !== null) count += countProperties(inner);
+    if (typeof inner === 'object' && inner !== null) count += countProperties(inner, depth + 1);
   }
   return count;
 }

@@ -80,4 +80,7 @@ test('countKeys counts object keys only, whatever the strings hold', () => {
   assert.equal(countKeys('{"a":\r1}'), -1);
   assert.equal(countProperties({ a: [{ b: 1, c: { d: null } }, 'e'], f: {} }), 5);
   assert.equal(countProperties(JSON.parse('{"__proto__": {"a": 1}}')), 2);
+  assert.equal(countKeys('{"a":\r\n1,\r\n"b" : "\\\\"}'), 2);
+  assert.equal(countProperties(JSON.parse(`{"a": ${'['.repeat(63)}${']'.repeat(63)}}`)), 1);
+  assert.ok(Number.isNaN(countProperties(JSON.parse(`{"a": ${'['.repeat(64)}${']'.repeat(64)}}`))));
 });
