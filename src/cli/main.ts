@@ -7,7 +7,7 @@ import { loadCatalog } from '../catalog/load.js';
 import { formatProblems } from '../catalog/problems.js';
 import type { Catalog } from '../catalog/types.js';
 import { KernelError } from '../kernel/types.js';
-import { createRunner } from '../kernel/exec.js';
+import { createPooledRunner } from '../kernel/exec.js';
 import { createKernel, detectBackend } from '../kernel/index.js';
 import { planNode } from '../plan/index.js';
 import { type Mode, reconcileNode } from '../reconcile/run.js';
@@ -88,16 +88,23 @@ export function buildProgram(): Command {
 }
 
 const LOCK_TIMEOUT_MS = 60_000;
+/** Namespaces handled at once, and the shells that run their programs. */
+const CONCURRENCY = 8;
 
 async function runOneShot(verb: string, mode: Mode, options: CommonOptions): Promise<number> {
   const { catalog, node } = await loadForNode(options);
   const dir = runDir();
   const unlock = mode === 'diff' ? async () => {} : await acquireLock(dir, LOCK_TIMEOUT_MS);
   try {
-    const runner = createRunner();
-    const kernel = createKernel(runner, { backend: await detectBackend(runner) });
-    const [facts, state] = await Promise.all([readNodeFacts(dir, release()), readState(dir)]);
-    const result = await reconcileNode({ catalog, node, kernel, facts, state, mode, now: Date.now() });
+    const runner = createPooledRunner(CONCURRENCY);
+    let result;
+    try {
+      const kernel = createKernel(runner, { backend: await detectBackend(runner) });
+      const [facts, state] = await Promise.all([readNodeFacts(dir, release()), readState(dir)]);
+      result = await reconcileNode({ catalog, node, kernel, facts, state, mode, now: Date.now(), concurrency: CONCURRENCY });
+    } finally {
+      await runner.close?.();
+    }
     if (mode !== 'diff') await writeState(dir, result.state);
     const printed = summarize(verb, result, mode === 'diff');
     process.stdout.write(printed.stdout);

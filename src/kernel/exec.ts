@@ -2,7 +2,7 @@
 // so commands are recorded (for errors, logs and the benchmarks' spawn counts)
 // and the layer above can be unit-tested with a fake runner.
 import { execa } from 'execa';
-import { openSession, type Session } from './session.js';
+import { createShellPool } from './session.js';
 
 export interface Command {
   readonly file: string;
@@ -45,9 +45,9 @@ export interface RunnerStats {
 export interface Runner {
   /** Runs the command; resolves with its result whatever the exit code. */
   run(command: Command): Promise<ExecResult>;
-  /** A shell inside the namespace that runs many commands for one spawn (see session.ts). */
-  session?(netns: string | null): Session;
   readonly stats: RunnerStats;
+  /** Ends what the runner keeps running between commands (the pooled shells). */
+  close?(): Promise<void>;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -65,7 +65,6 @@ export function createRunner(): Runner {
   const stats: RunnerStats = { spawns: 0, commands: 0, bytesWritten: 0 };
   return {
     stats,
-    session: (netns) => openSession(netns, stats, DEFAULT_TIMEOUT_MS),
     async run(command) {
       const [file, args] = argv(command);
       stats.spawns++;
@@ -100,4 +99,15 @@ export async function check(runner: Runner, command: Command): Promise<ExecResul
   const result = await runner.run(command);
   if (result.exitCode !== 0 || result.failure !== undefined) throw new ExecError(result);
   return result;
+}
+
+/**
+ * A runner for a whole pass over many namespaces: commands go through up to
+ * `size` long-lived shells (session.ts), so the agent forks a handful of times
+ * per pass instead of once per program. Call close() when done.
+ */
+export function createPooledRunner(size = 8): Runner {
+  const stats: RunnerStats = { spawns: 0, commands: 0, bytesWritten: 0 };
+  const pool = createShellPool(stats, { size, defaultTimeoutMs: DEFAULT_TIMEOUT_MS });
+  return { stats, run: (command) => pool.run(command), close: () => pool.close() };
 }

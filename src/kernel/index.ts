@@ -5,7 +5,6 @@ import { constants } from 'node:fs';
 import { access, statfs } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import type { Runner } from './exec.js';
-import type { Session } from './session.js';
 import { detectBackend, readIptables, restoreIptables, type Backend } from './iptables.js';
 import { applyIpvs, readIpvs } from './ipvs.js';
 import { flushDnsConntrack } from './netns-sockets.js';
@@ -61,19 +60,6 @@ async function findProgram(name: string): Promise<string | undefined> {
   return undefined;
 }
 
-/** Sends a namespace's commands to its open session, if there is one. */
-function routeToSessions(runner: Runner, sessions: ReadonlyMap<string | null, Session>): Runner {
-  return {
-    stats: runner.stats,
-    run(command) {
-      const session = sessions.get(command.netns ?? null);
-      if (session === undefined) return runner.run(command);
-      const { netns: _netns, ...rest } = command;
-      return session.run(rest);
-    },
-  };
-}
-
 function createEnv(runner: Runner): KernelEnv {
   // Only hits are cached, so installing a missing tool needs no agent restart.
   const found = new Map<string, string>();
@@ -96,8 +82,7 @@ function createEnv(runner: Runner): KernelEnv {
 }
 
 export function createKernel(runner: Runner, options: { backend?: Backend } = {}): Kernel {
-  const sessions = new Map<string | null, Session>();
-  const env = createEnv(routeToSessions(runner, sessions));
+  const env = createEnv(runner);
   let backend: Promise<Backend> | undefined = options.backend === undefined ? undefined : Promise.resolve(options.backend);
   const getBackend = (): Promise<Backend> => {
     // A failed detection is not remembered: the next call tries again.
@@ -108,18 +93,6 @@ export function createKernel(runner: Runner, options: { backend?: Backend } = {}
     return backend;
   };
   return {
-    async within(netns, fn) {
-      if (runner.session === undefined || sessions.has(netns)) return fn();
-      await env.requireNamespace(netns);
-      const session = runner.session(netns);
-      sessions.set(netns, session);
-      try {
-        return await fn();
-      } finally {
-        sessions.delete(netns);
-        await session.close();
-      }
-    },
     namespaceExists,
     async readIptables(netns, family) {
       return readIptables(env, await getBackend(), netns, family);

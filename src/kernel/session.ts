@@ -128,3 +128,79 @@ export function openSession(netns: string | null, stats: RunnerStats, defaultTim
     },
   };
 }
+
+export interface ShellPoolOptions {
+  /** Shells at most; commands beyond wait for one to be free. */
+  readonly size: number;
+  readonly defaultTimeoutMs: number;
+  /** An idle shell ends after this long, so a finished pass leaves no process behind. */
+  readonly idleMs?: number;
+}
+
+interface PooledShell {
+  readonly session: Session;
+  dead: boolean;
+  idle: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Runs every command through a few long-lived shells in the agent's own
+ * namespace, entering a task's namespace with `nsenter` from there: the agent
+ * forks a handful of times per pass however many namespaces there are, and
+ * forking a small shell is cheap. A command that times out ends only its shell.
+ */
+export function createShellPool(stats: RunnerStats, options: ShellPoolOptions) {
+  const free: PooledShell[] = [];
+  const waiters: (() => void)[] = [];
+  let busy = 0;
+  const idleMs = options.idleMs ?? 1000;
+
+  const acquire = async (): Promise<PooledShell> => {
+    while (busy >= options.size) await new Promise<void>((resolve) => waiters.push(resolve));
+    busy++;
+    let shell = free.pop();
+    while (shell?.dead) shell = free.pop();
+    if (shell !== undefined) {
+      clearTimeout(shell.idle);
+      return shell;
+    }
+    return { session: openSession(null, stats, options.defaultTimeoutMs), dead: false, idle: undefined };
+  };
+  const release = (shell: PooledShell) => {
+    busy--;
+    if (!shell.dead) {
+      shell.idle = setTimeout(() => {
+        shell.dead = true;
+        free.splice(free.indexOf(shell), 1);
+        void shell.session.close();
+      }, idleMs);
+      shell.idle.unref();
+      free.push(shell);
+    }
+    waiters.shift()?.();
+  };
+
+  return {
+    async run(command: Command): Promise<ExecResult> {
+      const shell = await acquire();
+      try {
+        const [file, args] = argv(command);
+        const { netns: _netns, ...rest } = command;
+        const result = await shell.session.run({ ...rest, file, args });
+        // A timeout or a dead shell: this shell is done, the next command gets a new one.
+        if (result.failure !== undefined) shell.dead = true;
+        return result;
+      } finally {
+        release(shell);
+      }
+    },
+    async close(): Promise<void> {
+      const all = free.splice(0);
+      for (const shell of all) {
+        clearTimeout(shell.idle);
+        shell.dead = true;
+      }
+      await Promise.all(all.map((shell) => shell.session.close()));
+    },
+  };
+}

@@ -45,11 +45,6 @@ export class KernelError extends Error {
 }
 
 export interface Kernel {
-  /**
-   * Runs fn with the namespace's commands going through one long-lived process
-   * (one spawn for a whole pass instead of one per program).
-   */
-  within<T>(netns: string | null, fn: () => Promise<T>): Promise<T>;
   /** Does the namespace exist (null = the agent's own, always)? */
   namespaceExists(netns: string | null): Promise<boolean>;
   /** vipmesh's chains and jumps in every table of one family. */

@@ -173,7 +173,7 @@ function sameMarks(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number
   return true;
 }
 
-/** Observe, diff and (unless diffing) apply one namespace, all through one session. */
+/** Observe, diff and (unless diffing) apply one namespace. */
 async function handle(pass: Pass, target: Target, planned: ReadonlyMap<string, NamespacePlan>, mayReplan: boolean): Promise<Outcome | 'replan'> {
   const { input } = pass;
   const { kernel } = input;
@@ -186,28 +186,21 @@ async function handle(pass: Pass, target: Target, planned: ReadonlyMap<string, N
   };
   try {
     if (!(await kernel.namespaceExists(target.netns))) return failed(new KernelError(`namespace ${target.netns} does not exist`, 'no-namespace'));
-    return await kernel.within(target.netns, async () => {
-      let seen: ObservedNamespace;
-      try {
-        seen = await observeNamespace(kernel, {
-          netns: target.netns, role: target.role, families: families(target, ns),
-          sysctls: ns?.sysctls.map((s) => s.name) ?? [],
-        });
-      } catch (error) {
-        return failed(error);
-      }
-      const programmed = programmedMarks(seen);
-      pass.marks.set(target.key, programmed);
-      if (mayReplan && ns !== undefined && !sameMarks(programmed, pass.storedMarks.get(target.key))) return 'replan';
-      const desired: DesiredNamespace = ns ?? NOTHING;
-      const manageDns = manages(input, target);
-      const drainStarted = new Map(Object.entries(input.state.draining[target.key] ?? {}));
-      const options = { manageDns, now: input.now, drainStarted, taskRunning: pass.taskRunning };
-      const changes = diffNamespace(desired, seen, options);
-      const base = { key: target.key, netns: target.netns, changes: changes.changes, gone: false, after: changes };
-      if (input.mode === 'diff') return { ...base, errors: [], warnings: ipvsErrors(desired, seen, 'not compared') };
-      return { ...base, errors: await apply(kernel, target, desired, seen, changes, options), warnings: [] };
+    const seen = await observeNamespace(kernel, {
+      netns: target.netns, role: target.role, families: families(target, ns),
+      sysctls: ns?.sysctls.map((s) => s.name) ?? [],
     });
+    const programmed = programmedMarks(seen);
+    pass.marks.set(target.key, programmed);
+    if (mayReplan && ns !== undefined && !sameMarks(programmed, pass.storedMarks.get(target.key))) return 'replan';
+    const desired: DesiredNamespace = ns ?? NOTHING;
+    const manageDns = manages(input, target);
+    const drainStarted = new Map(Object.entries(input.state.draining[target.key] ?? {}));
+    const options = { manageDns, now: input.now, drainStarted, taskRunning: pass.taskRunning };
+    const changes = diffNamespace(desired, seen, options);
+    const base = { key: target.key, netns: target.netns, changes: changes.changes, gone: false, after: changes };
+    if (input.mode === 'diff') return { ...base, errors: [], warnings: ipvsErrors(desired, seen, 'not compared') };
+    return { ...base, errors: await apply(kernel, target, desired, seen, changes, options), warnings: [] };
   } catch (error) {
     return failed(error);
   }

@@ -29,7 +29,6 @@ function memoryKernel(): Kernel & { ipvsOf(ns: string): ObservedService[]; chain
     ipvsOf: (ns) => ipvs.get(ns) ?? [],
     chainsOf: (ns) => [...tables(ns).entries()].flatMap(([t, m]) => [...m.keys()].map((c) => `${t}/${c}`)),
     async namespaceExists() { return true; },
-    within: (_netns, fn) => fn(),
     async readIptables(netns, _family: Family): Promise<ObservedIptables> {
       const ns = netns ?? 'host';
       const view = (table: string) => ({
