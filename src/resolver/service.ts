@@ -15,7 +15,7 @@ import type { Runner } from '../kernel/exec.js';
 import { namespaceExists } from '../kernel/index.js';
 import { type BindOptions, type NamespaceSockets, type ResolverPorts, bindInNamespace } from '../kernel/netns-sockets.js';
 import { RESOLVER_FILE, runDir as defaultRunDir } from '../state/runtime.js';
-import { isRecord, processAlive } from '../state/util.js';
+import { isRecord, processAlive, readJson } from '../state/util.js';
 import { type Resolver, createResolver } from './answer.js';
 import { buildRecords } from './records.js';
 import { type ServeLimits, type Served, serveNamespace } from './serve.js';
@@ -109,12 +109,7 @@ export function resolvConfText(search: readonly string[]): string {
  */
 export async function readPreviousPorts(dir: string): Promise<Map<string, ResolverPorts>> {
   const ports = new Map<string, ResolverPorts>();
-  let data: unknown;
-  try {
-    data = JSON.parse(await readFile(join(dir, RESOLVER_FILE), 'utf8'));
-  } catch {
-    return ports;
-  }
+  const data = await readJson(join(dir, RESOLVER_FILE));
   if (!isRecord(data)) return ports;
   const pid = data['pid'];
   if (typeof pid === 'number' && pid !== process.pid && processAlive(pid) && (await looksLikeUs(pid))) {

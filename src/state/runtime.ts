@@ -2,9 +2,8 @@
 // for running several agents side by side): the resolver ports a running agent
 // holds, its latest probe verdicts, and the fwmarks the last reconcile kept. Reading is enough for `plan`, which needs
 // no root; a missing or stale file simply means "no agent".
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isRecord, processAlive } from './util.js';
+import { isRecord, processAlive, readJson } from './util.js';
 import type { NodeFacts, ResolverPorts } from '../plan/types.js';
 import { readState } from './store.js';
 
@@ -17,13 +16,6 @@ export function runDir(): string {
 export const RESOLVER_FILE = 'resolver.json';
 export const HEALTH_FILE = 'health.json';
 
-async function readJson(file: string): Promise<unknown> {
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as unknown;
-  } catch {
-    return undefined;
-  }
-}
 
 
 function isPort(value: unknown): value is number {

@@ -4,7 +4,7 @@
 // programmed (so `plan`, which needs no root, prints the marks reconcile keeps).
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isRecord, processAlive } from './util.js';
+import { isRecord, processAlive, readJson } from './util.js';
 import type { NamespaceRole } from '../plan/types.js';
 
 export const STATE_FILE = 'state.json';
@@ -37,12 +37,7 @@ function numbers(value: unknown): Record<string, Record<string, number>> {
 }
 
 export async function readState(dir: string): Promise<StoredState> {
-  let data: unknown;
-  try {
-    data = JSON.parse(await readFile(join(dir, STATE_FILE), 'utf8'));
-  } catch {
-    return EMPTY_STATE;
-  }
+  const data = await readJson(join(dir, STATE_FILE));
   if (!isRecord(data)) return EMPTY_STATE;
   const namespaces: Record<string, ManagedNamespace> = {};
   if (isRecord(data['namespaces'])) {
