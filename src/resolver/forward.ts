@@ -5,7 +5,6 @@
 // else passes through verbatim. The sockets are opened in the agent's own
 // namespace, where the host's resolv.conf servers are reachable.
 import { randomInt } from 'node:crypto';
-import dgram from 'node:dgram';
 import net from 'node:net';
 import dnsPacket from 'dns-packet';
 import type { Transport, Upstream } from './types.js';
@@ -23,8 +22,8 @@ export type ForwardResult =
 
 export interface ForwardOptions {
   readonly timeoutMs: number;
-  /** How a UDP query reaches an upstream; default: a fresh connected socket each. */
-  readonly exchangeUdp?: Exchange;
+  /** How a UDP query reaches an upstream (upstream-pool.ts). */
+  readonly exchangeUdp: Exchange;
 }
 
 /**
@@ -44,7 +43,7 @@ export async function forward(
     const message = Buffer.from(query);
     message.writeUInt16BE(id, 0);
     const reply = await (transport === 'udp'
-      ? (options.exchangeUdp ?? exchangeUdp)(message, upstream, options.timeoutMs, (r) => matches(r, message, questionEnd))
+      ? options.exchangeUdp(message, upstream, options.timeoutMs, (r) => matches(r, message, questionEnd))
       : exchangeTcp(message, upstream, options.timeoutMs, (r) => matches(r, message, questionEnd)));
     if (reply === null) continue;
     const rcode = reply[3]! & 0x0f;
@@ -88,50 +87,6 @@ function decodes(reply: Buffer): boolean {
   } catch {
     return false;
   }
-}
-
-/** One UDP exchange on a fresh connected socket (only the server's address and port are heard). */
-function exchangeUdp(
-  message: Buffer,
-  upstream: Upstream,
-  timeoutMs: number,
-  accept: (reply: Buffer) => boolean,
-): Promise<Buffer | null> {
-  return new Promise((resolve) => {
-    let socket: dgram.Socket;
-    try {
-      socket = dgram.createSocket(net.isIPv6(stripZone(upstream.address)) ? 'udp6' : 'udp4');
-    } catch {
-      resolve(null);
-      return;
-    }
-    let settled = false;
-    const finish = (reply: Buffer | null): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      try {
-        socket.close();
-      } catch {
-        // already closed
-      }
-      resolve(reply);
-    };
-    const timer = setTimeout(() => finish(null), timeoutMs);
-    socket.on('error', () => finish(null));
-    socket.on('message', (reply) => {
-      if (accept(reply)) finish(reply);
-    });
-    try {
-      socket.connect(upstream.port, upstream.address, () => {
-        socket.send(message, (err) => {
-          if (err) finish(null);
-        });
-      });
-    } catch {
-      finish(null);
-    }
-  });
 }
 
 /** One TCP exchange: 2-byte length framing (RFC 1035 §4.2.2), replies that don't match are skipped. */
@@ -181,9 +136,4 @@ function exchangeTcp(
       }
     });
   });
-}
-
-function stripZone(address: string): string {
-  const percent = address.indexOf('%');
-  return percent < 0 ? address : address.slice(0, percent);
 }
