@@ -146,15 +146,12 @@ test('records are pre-encoded: owner pointer 0xC00C, class IN, TTL 600, the addr
   assert.deepEqual([...found.records[0]!.wire], [0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x02, 0x58, 0, 4, 10, 0, 1, 2]);
 });
 
-test('10k services build well under a second and answer right', () => {
+test('a 10k-service catalog builds and answers right (its build time is in bench/dns-codec.ts)', () => {
   const raw = syntheticCatalog({ services: 10_000, tasksPerService: 3, networks: 20, localTasks: 200 });
   const validated = validateCatalog(raw);
   assert.ok(validated.ok, 'the synthetic catalog validates');
   if (!validated.ok) return;
-  const started = performance.now();
   const big = buildRecords(validated.catalog, 'node-0', new Map());
-  const ms = performance.now() - started;
-  assert.ok(ms < 1000, `built in ${ms.toFixed(0)} ms`);
   assert.equal(big.stats.views, 200);
   const netns = big.namespaces[0]!;
   // svc-00000 is on net-0 with the first local task; its VIP is the first address there
