@@ -104,6 +104,8 @@ async function slabKiB(): Promise<number> {
 }
 
 async function timed(runner: Runner, fn: () => Promise<number | void>): Promise<Measure> {
+  // Cold, as a one-shot `vipmesh reconcile` starts: no shell left from the pass before.
+  await runner.close?.();
   const spawns = runner.stats.spawns;
   const commands = runner.stats.commands;
   const bytes = runner.stats.bytesWritten;
