@@ -1,10 +1,11 @@
-// One shell per namespace for a whole reconcile pass. Forking the agent costs
-// milliseconds of its main thread per spawn, growing with its heap (the
-// benchmarks measured ~4 ms at a 1 000-service catalog), and a pass needs several
-// programs per namespace: read, then write. So one `nsenter --net=NS sh` is
-// started and fed the commands on stdin; the small shell forks the programs.
-// Each command's output is framed by a marker with a per-session random nonce,
-// so any bytes a program prints come back unchanged.
+// Long-lived shells that run many programs for one fork of the agent. Forking
+// the agent costs milliseconds of its main thread per spawn, growing with its
+// heap (~3.3 ms at a 1 000-service catalog), and a pass runs at least two
+// programs per namespace (read, then write). A session is one `sh` (optionally
+// entered into a namespace) fed commands on stdin; the small shell forks the
+// programs. Each command's output is framed by a marker with a per-session
+// random nonce, so any bytes a program prints come back unchanged. The pool
+// below is what the one-shot commands and the benchmarks use.
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { argv, quote, type Command, type ExecResult, type RunnerStats } from './exec.js';
