@@ -118,9 +118,9 @@ export async function reconcileNode(input: ReconcileInput): Promise<ReconcileRes
     return input.scope === 'changed' && input.mode === 'apply' && ns !== undefined &&
       input.state.draining[target.key] === undefined && input.state.applied[target.key] === fingerprint(ns, manages(input, target));
   };
-  const everything = targets(firstPlan, input);
-  const skipped = everything.filter(unchanged);
-  const all = everything.filter((target) => !unchanged(target));
+  const skipped: Target[] = [];
+  const all: Target[] = [];
+  for (const target of targets(firstPlan, input)) (unchanged(target) ? skipped : all).push(target);
   const limit = input.concurrency ?? 8;
   const marks = new Map<string, ReadonlyMap<string, number>>(storedMarks);
   const pass = { input, taskRunning: taskIndex(input.catalog), marks, storedMarks };
