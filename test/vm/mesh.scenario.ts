@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import test from 'node:test';
-import { Lab, inNs, tally, vipmesh } from './helpers/lab.js';
+import { Lab, inNs, reconcileAndCheck, tally } from './helpers/lab.js';
 
 async function node(lab: Lab, n: number, underlay: string, ingress: string): Promise<{ host: string; sbox: string }> {
   const host = await lab.ns(`node${n}`);
@@ -55,11 +55,7 @@ tasks:
   web.2: { service: web, node: node-1, netns: /run/netns/${tasks[1]}, addresses: { appnet: 10.0.1.12, ingress: 10.255.0.12 } }
 `);
   for (const name of ['node-1', 'node-2']) {
-    const runDir = join(lab.dir, name);
-    const r = await vipmesh(runDir, 'reconcile', '-c', catalog, '--node', name);
-    assert.equal(r.exitCode, 0, `${name}: ${r.stdout}\n${r.stderr}`);
-    const d = await vipmesh(runDir, 'diff', '-c', catalog, '--node', name);
-    assert.equal(d.exitCode, 0, `${name} diff: ${d.stdout}\n${d.stderr}`);
+    await reconcileAndCheck(join(lab.dir, name), catalog, name);
   }
   for (const address of ['192.0.2.11', '192.0.2.12']) {
     const lines = await lab.client(outside, 'tcp', address, '8080', '10');
@@ -98,10 +94,7 @@ services:
 tasks:
   hm.1: { service: hm, node: node-1, netns: /run/netns/${task}, addresses: { appnet: 10.0.1.21 } }
 `);
-  const runDir = join(lab.dir, 'run');
-  const r = await vipmesh(runDir, 'reconcile', '-c', catalog, '--node', 'node-1');
-  assert.equal(r.exitCode, 0, `${r.stdout}\n${r.stderr}`);
-  assert.equal((await vipmesh(runDir, 'diff', '-c', catalog, '--node', 'node-1')).exitCode, 0);
+  await reconcileAndCheck(join(lab.dir, 'run'), catalog, 'node-1');
   const lines = await lab.client(outside, 'tcp', '192.0.2.11', '9090', '3');
   assert.deepEqual(lines, ['hm.1 192.0.2.100', 'hm.1 192.0.2.100', 'hm.1 192.0.2.100']);
   // Hairpin: the task reaches its own published port through the node's address.

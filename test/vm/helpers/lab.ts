@@ -1,5 +1,6 @@
 // Guest-only: namespaces, bridges and veths for a scenario, all removed when the
 // test ends. Runs only inside the kernel lane's VM (VIPMESH_LANE=1).
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -134,6 +135,18 @@ export interface CliResult { readonly exitCode: number; readonly stdout: string;
 export async function vipmesh(runDir: string, ...args: string[]): Promise<CliResult> {
   const r = await execa('node', [CLI, ...args], { reject: false, env: { VIPMESH_RUN_DIR: runDir } });
   return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * `vipmesh reconcile` of the catalog for one node, which must succeed, then
+ * `vipmesh diff`, which must find nothing left to do. Returns reconcile's output.
+ */
+export async function reconcileAndCheck(runDir: string, catalog: string, node: string): Promise<string> {
+  const result = await vipmesh(runDir, 'reconcile', '-c', catalog, '--node', node);
+  assert.equal(result.exitCode, 0, `${node}: reconcile failed:\n${result.stdout}\n${result.stderr}`);
+  const diff = await vipmesh(runDir, 'diff', '-c', catalog, '--node', node);
+  assert.equal(diff.exitCode, 0, `${node}: diff after reconcile should find nothing:\n${diff.stdout}\n${diff.stderr}`);
+  return result.stdout;
 }
 
 /** Counts answers per backend name ("web.1 10.0.1.9" → web.1). */

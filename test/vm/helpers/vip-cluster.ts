@@ -1,8 +1,7 @@
 // Guest-only: one node whose tasks share the appnet segment, plus a client task.
 // Task i is web.<i> at 10.0.1.(10+i); the client is 10.0.1.100; the VIP 10.0.1.2.
-import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { type Lab, inNs, vipmesh } from './lab.js';
+import { type Lab, inNs, reconcileAndCheck } from './lab.js';
 
 export const VIP = '10.0.1.2';
 export const CLIENT_ADDRESS = '10.0.1.100';
@@ -50,11 +49,7 @@ services:
 ${lb ? `    lb: ${lb}\n` : ''}${more}tasks:
   client: { node: node-1, netns: /run/netns/${client}, addresses: { appnet: ${CLIENT_ADDRESS} } }
 ${lines.join('')}`);
-    const result = await vipmesh(runDir, 'reconcile', '-c', catalog, '--node', 'node-1');
-    assert.equal(result.exitCode, 0, `reconcile failed:\n${result.stdout}\n${result.stderr}`);
-    const diff = await vipmesh(runDir, 'diff', '-c', catalog, '--node', 'node-1');
-    assert.equal(diff.exitCode, 0, `diff after reconcile should find nothing:\n${diff.stdout}\n${diff.stderr}`);
-    return result.stdout;
+    return reconcileAndCheck(runDir, catalog, 'node-1');
   };
   return { client, tasks, runDir, reconcile, ipvs: () => inNs(client, 'ipvsadm', ['-Ln']) };
 }
