@@ -15,6 +15,7 @@ import type { Catalog } from '../src/catalog/types.js';
 import { createResolver } from '../src/resolver/answer.js';
 import { buildRecords, type Records } from '../src/resolver/records.js';
 import { buildReply, parseQuery, replyLimit, RCODE_NOERROR } from '../src/resolver/wire.js';
+import { median } from './lab.js';
 import { syntheticCatalog } from './synthetic.js';
 
 const COMMAND = 'npm run build && node dist/bench/dns-codec.js';
@@ -67,11 +68,6 @@ function viaHand(records: Records, netns: string, bytes: Buffer): Uint8Array {
   const found = records.lookup(netns, parsed.query.name, parsed.query.qtype);
   const wires = found.kind === 'answer' ? found.records.map((r) => r.wire) : [];
   return buildReply(bytes, parsed.query, RCODE_NOERROR, wires, replyLimit('udp', parsed.query.edns));
-}
-
-function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 /** µs per call: the median of `rounds` timed rounds of `n` calls, after a warm-up round. */

@@ -31,6 +31,7 @@ import { diffIpvs } from '../src/reconcile/diff-ipvs.js';
 import { readBackScope } from '../src/reconcile/run.js';
 import type { DiffOptions } from '../src/reconcile/types.js';
 import { realServerLine, renderIpvs, serviceLine } from '../src/render/ipvs.js';
+import { median } from './lab.js';
 
 export const BEGIN = 'BENCH-BEGIN ipvs';
 export const END = 'BENCH-END ipvs';
@@ -162,12 +163,6 @@ async function pass(kernel: Kernel, runner: Runner, netns: string, desired: read
   if (left.length > 0) throw new Error(`IPVS did not take every change: ${left.slice(0, 3).map((c) => c.text).join('; ')}`);
   const first = planned.commands[0];
   return { observe, diff, write, readBack, confirm, lines: planned.commands.length, ...(first === undefined ? {} : { first }) };
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /**

@@ -23,6 +23,7 @@ import { formatProblems } from '../src/catalog/problems.js';
 import { planNode } from '../src/plan/index.js';
 import type { NodeFacts } from '../src/plan/types.js';
 import { renderPlanText } from '../src/render/plan.js';
+import { median } from './lab.js';
 import { NODE, syntheticCatalog } from './synthetic.js';
 
 export const SIZES = [100, 1_000, 10_000] as const;
@@ -95,12 +96,6 @@ const SELF = fileURLToPath(import.meta.url);
 async function runChild(file: string): Promise<Run> {
   const child = await execa(process.execPath, [SELF, '--one', file]);
   return JSON.parse(child.stdout) as Run;
-}
-
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 export interface Row {

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { catalogText, commandLine, median, renderTable, runOne, type Run } from '../../../bench/plan.js';
+import { median } from '../../../bench/lab.js';
+import { catalogText, commandLine, renderTable, runOne, type Run } from '../../../bench/plan.js';
 
 test('one run loads, plans and renders a catalog file, JSON and YAML alike', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vipmesh-bench-test-'));
