@@ -7,7 +7,7 @@ import { loadCatalog } from '../catalog/load.js';
 import { formatProblems } from '../catalog/problems.js';
 import type { Catalog } from '../catalog/types.js';
 import { KernelError } from '../kernel/types.js';
-import { createPooledRunner } from '../kernel/exec.js';
+import { createPooledRunner } from '../kernel/session.js';
 import { createKernel, detectBackend } from '../kernel/index.js';
 import { planNode } from '../plan/index.js';
 import { type Mode, reconcileNode } from '../reconcile/run.js';

@@ -2,7 +2,6 @@
 // so commands are recorded (for errors, logs and the benchmarks' spawn counts)
 // and the layer above can be unit-tested with a fake runner.
 import { execa } from 'execa';
-import { createShellPool } from './session.js';
 
 export interface Command {
   readonly file: string;
@@ -50,7 +49,7 @@ export interface Runner {
   close?(): Promise<void>;
 }
 
-const DEFAULT_TIMEOUT_MS = 30_000;
+export const DEFAULT_TIMEOUT_MS = 30_000;
 
 export function quote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
@@ -99,15 +98,4 @@ export async function check(runner: Runner, command: Command): Promise<ExecResul
   const result = await runner.run(command);
   if (result.exitCode !== 0 || result.failure !== undefined) throw new ExecError(result);
   return result;
-}
-
-/**
- * A runner for a whole pass over many namespaces: commands go through up to
- * `size` long-lived shells (session.ts), so the agent forks a handful of times
- * per pass instead of once per program. Call close() when done.
- */
-export function createPooledRunner(size = 8): Runner {
-  const stats: RunnerStats = { spawns: 0, commands: 0, bytesWritten: 0 };
-  const pool = createShellPool(stats, { size, defaultTimeoutMs: DEFAULT_TIMEOUT_MS });
-  return { stats, run: (command) => pool.run(command), close: () => pool.close() };
 }

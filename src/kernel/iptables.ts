@@ -4,7 +4,7 @@
 // written through the other backend would be invisible to the host's tools.
 import type { Family } from '../catalog/types.js';
 import { ExecError, type ExecResult, type Runner } from './exec.js';
-import type { KernelEnv } from './index.js';
+import type { KernelEnv } from './env.js';
 import { parseIptablesSave, quoteInput, restoreFailureLine } from './parse-iptables-save.js';
 import { KernelError, type ObservedIptables } from './types.js';
 

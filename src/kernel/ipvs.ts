@@ -1,7 +1,7 @@
 // IPVS through ipvsadm. Listing uses -Ln rather than -S because draining needs
 // the per-real-server connection counters that only -L prints.
 import { ExecError } from './exec.js';
-import type { KernelEnv } from './index.js';
+import type { KernelEnv } from './env.js';
 import { ipvsUnavailableReason, parseIpvsadmList } from './parse-ipvsadm.js';
 import { KernelError, type ObservedIpvs } from './types.js';
 

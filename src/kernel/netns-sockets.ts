@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import type { HelperMessage } from '../resolver/bind-helper.js';
 import type { Runner } from './exec.js';
-import { namespaceExists } from './index.js';
+import { namespaceExists } from './env.js';
 
 export const RESOLVER_ADDRESS = '127.0.0.11';
 

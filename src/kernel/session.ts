@@ -8,7 +8,7 @@
 // below is what the one-shot commands and the benchmarks use.
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
-import { argv, quote, type Command, type ExecResult, type RunnerStats } from './exec.js';
+import { argv, DEFAULT_TIMEOUT_MS, quote, type Command, type ExecResult, type Runner, type RunnerStats } from './exec.js';
 
 export interface Session {
   /** Runs one command inside the session's namespace; commands run one at a time. */
@@ -204,4 +204,15 @@ export function createShellPool(stats: RunnerStats, options: ShellPoolOptions) {
       await Promise.all(all.map((shell) => shell.session.close()));
     },
   };
+}
+
+/**
+ * A runner for a whole pass over many namespaces: commands go through up to
+ * `size` long-lived shells (session.ts), so the agent forks a handful of times
+ * per pass instead of once per program. Call close() when done.
+ */
+export function createPooledRunner(size = 8): Runner {
+  const stats: RunnerStats = { spawns: 0, commands: 0, bytesWritten: 0 };
+  const pool = createShellPool(stats, { size, defaultTimeoutMs: DEFAULT_TIMEOUT_MS });
+  return { stats, run: (command) => pool.run(command), close: () => pool.close() };
 }

@@ -4,7 +4,7 @@
 // as positional arguments, never as script text.
 import { readFile, writeFile } from 'node:fs/promises';
 import { ExecError } from './exec.js';
-import type { KernelEnv } from './index.js';
+import type { KernelEnv } from './env.js';
 import { KernelError } from './types.js';
 import type { Sysctl } from '../plan/types.js';
 

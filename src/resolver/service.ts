@@ -12,7 +12,7 @@ import { mkdir, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/
 import { dirname, join } from 'node:path';
 import type { Catalog } from '../catalog/types.js';
 import type { Runner } from '../kernel/exec.js';
-import { namespaceExists } from '../kernel/index.js';
+import { namespaceExists } from '../kernel/env.js';
 import { type BindOptions, type NamespaceSockets, type ResolverPorts, bindInNamespace } from '../kernel/netns-sockets.js';
 import { RESOLVER_FILE, runDir as defaultRunDir } from '../state/runtime.js';
 import { isRecord, processAlive, readJson } from '../state/util.js';

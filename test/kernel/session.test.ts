@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import test from 'node:test';
-import { createPooledRunner, type RunnerStats } from '../../src/kernel/exec.js';
+import type { RunnerStats } from '../../src/kernel/exec.js';
+import { createPooledRunner } from '../../src/kernel/session.js';
 import { openSession } from '../../src/kernel/session.js';
 import { netns } from '../helpers/netns.js';
 

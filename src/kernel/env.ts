@@ -1,0 +1,77 @@
+// What the adapters share: the runner and the cheap file-system checks around it
+// (does this namespace or program exist?). Kept apart from index.ts so that the
+// adapters and the Kernel that composes them import one way only.
+import { constants } from 'node:fs';
+import { access, statfs } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+import type { Runner } from './exec.js';
+import { KernelError } from './types.js';
+
+/** What the adapters share: the runner and the file-system checks around it. */
+export interface KernelEnv {
+  readonly runner: Runner;
+  /** Absolute path of an installed program, or undefined. */
+  program(name: string): Promise<string | undefined>;
+  /** Throws KernelError 'no-namespace' unless the namespace exists (null always does). */
+  requireNamespace(netns: string | null): Promise<void>;
+  /** For messages: the namespace path, or the agent's own. */
+  describe(netns: string | null): string;
+}
+
+// statfs(2) f_type of nsfs: a bind-mounted namespace file has it; a stale empty
+// file left under /run/netns after an unmount does not.
+const NSFS_MAGIC = 0x6e736673;
+
+function errorCode(error: unknown): string | undefined {
+  return error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+}
+
+export async function namespaceExists(netns: string | null): Promise<boolean> {
+  if (netns === null) return true;
+  try {
+    return (await statfs(netns)).type === NSFS_MAGIC;
+  } catch (error) {
+    if (['ENOENT', 'ENOTDIR', 'ESRCH'].includes(errorCode(error) ?? '')) return false;
+    throw new KernelError(`cannot check namespace ${netns}: ${(error as Error).message}`, 'other');
+  }
+}
+
+// Services started by hand or by minimal supervisors may lack the sbin directories
+// where iptables and ipvsadm live.
+const FALLBACK_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/local/bin', '/usr/bin', '/bin'];
+
+async function findProgram(name: string): Promise<string | undefined> {
+  const dirs = [...(process.env['PATH'] ?? '').split(delimiter).filter((d) => d.startsWith('/')), ...FALLBACK_DIRS];
+  for (const dir of new Set(dirs)) {
+    const path = join(dir, name);
+    try {
+      await access(path, constants.X_OK);
+      return path;
+    } catch {
+      // not in this directory
+    }
+  }
+  return undefined;
+}
+
+export function createEnv(runner: Runner): KernelEnv {
+  // Only hits are cached, so installing a missing tool needs no agent restart.
+  const found = new Map<string, string>();
+  return {
+    runner,
+    async program(name) {
+      const cached = found.get(name);
+      if (cached !== undefined) return cached;
+      const path = await findProgram(name);
+      if (path !== undefined) found.set(name, path);
+      return path;
+    },
+    async requireNamespace(netns) {
+      if (!(await namespaceExists(netns))) throw new KernelError(`namespace ${netns} does not exist`, 'no-namespace');
+    },
+    describe(netns) {
+      return netns === null ? "the agent's own namespace" : `namespace ${netns}`;
+    },
+  };
+}
+
