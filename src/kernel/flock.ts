@@ -26,7 +26,7 @@ const held = new Set<FileHandle>();
 
 // flock(1) exits 1 when the lock is taken elsewhere (--nonblock) or the wait ran out.
 const BUSY_EXIT = 1;
-// The program's own exit code would race the wait it was given; this margin only
+// flock ends its own wait; the runner's timeout comes this much later and only
 // keeps a stuck flock from hanging us forever.
 const SPAWN_MARGIN_MS = 10_000;
 
