@@ -14,7 +14,7 @@ import { type Mode, reconcileNode } from '../reconcile/run.js';
 import { summarize } from '../reconcile/summary.js';
 import { renderPlanJson, renderPlanText } from '../render/plan.js';
 import { readNodeFacts, runDir } from '../state/runtime.js';
-import { acquireLock, readState, writeState } from '../state/store.js';
+import { acquireLock, LockBusyError, readState, writeState } from '../state/store.js';
 import { resolverCommand } from './resolver.js';
 
 export const EXIT = { ok: 0, drift: 1, usage: 2, partial: 3 } as const;
@@ -87,14 +87,15 @@ export function buildProgram(): Command {
   return program;
 }
 
-const LOCK_TIMEOUT_MS = 60_000;
+// The holder is most likely the agent, which keeps the lock for its life: waiting is pointless.
+const LOCK_WAIT_MS = 0;
 /** Namespaces handled at once, and the shells that run their programs. */
 const CONCURRENCY = 8;
 
 async function runOneShot(verb: string, mode: Mode, options: CommonOptions): Promise<number> {
   const { catalog, node } = await loadForNode(options);
   const dir = runDir();
-  const unlock = mode === 'diff' ? async () => {} : await acquireLock(dir, LOCK_TIMEOUT_MS);
+  const lock = mode === 'diff' ? undefined : await acquireLock(dir, { waitMs: LOCK_WAIT_MS });
   try {
     const runner = createPooledRunner(CONCURRENCY);
     let result;
@@ -112,7 +113,7 @@ async function runOneShot(verb: string, mode: Mode, options: CommonOptions): Pro
     if (printed.failed > 0) return EXIT.partial;
     return mode === 'diff' && printed.drift ? EXIT.drift : EXIT.ok;
   } finally {
-    await unlock();
+    await lock?.release();
   }
 }
 
@@ -128,6 +129,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     if (error instanceof UsageError) {
       process.stderr.write(`vipmesh: ${error.message}\n`);
+      return EXIT.usage;
+    }
+    if (error instanceof LockBusyError) {
+      const ask = error.pid === undefined ? 'systemctl reload vipmesh' : `kill -HUP ${error.pid} or systemctl reload vipmesh`;
+      process.stderr.write(`vipmesh: ${error.message}; nothing was done (to ask it for a pass: ${ask})\n`);
       return EXIT.usage;
     }
     if (error instanceof KernelError) {

@@ -11,6 +11,11 @@ export interface Command {
   /** Written to standard input. */
   readonly input?: string;
   readonly timeoutMs?: number;
+  /**
+   * Descriptors of this process the program gets as its fd 3, 4, …: the same
+   * open file descriptions, so what the program does to them (flock(2)) stays.
+   */
+  readonly fds?: readonly number[];
 }
 
 export interface ExecResult {
@@ -70,10 +75,13 @@ export function createRunner(): Runner {
       stats.commands++;
       if (command.input !== undefined) stats.bytesWritten += Buffer.byteLength(command.input);
       const started = performance.now();
+      const stdin = command.input === undefined ? 'ignore' : 'pipe';
       const result = await execa(file, args, {
         reject: false,
         timeout: command.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-        ...(command.input === undefined ? { stdin: 'ignore' as const } : { input: command.input }),
+        // execa's types admit only descriptors 3–9 here; child_process takes any.
+        ...(command.fds === undefined ? { stdin } : { stdio: [stdin, 'pipe', 'pipe', ...(command.fds as readonly 3[])] }),
+        ...(command.input === undefined ? {} : { input: command.input }),
         stripFinalNewline: false,
       });
       const failure = result.timedOut

@@ -5,7 +5,7 @@
 import type { Family } from '../catalog/types.js';
 import { ExecError, type ExecResult, type Runner } from './exec.js';
 import type { KernelEnv } from './env.js';
-import { parseIptablesSave, quoteInput, restoreFailureLine } from './parse-iptables-save.js';
+import { parseIptablesSave, quoteInput, restoreFailureLines, restoreStderr } from './parse-iptables-save.js';
 import { KernelError, type ObservedIptables } from './types.js';
 
 export type Backend = 'nft' | 'legacy';
@@ -79,11 +79,11 @@ export async function restoreIptables(env: KernelEnv, backend: Backend, netns: s
   if (result.failure !== undefined) {
     throw new KernelError(`cannot restore IPv${family} rules in ${env.describe(netns)}: ${new ExecError(result).message}`, 'other');
   }
-  const line = restoreFailureLine(result.stderr);
-  const quoted = line === undefined ? '' : quoteInput(text, line);
+  const lines = restoreFailureLines(result.stderr, text);
+  const quoted = quoteInput(text, lines);
   throw new KernelError(
-    `${file.split('/').pop()} rejected the IPv${family} rules for ${env.describe(netns)}: ${result.stderr.trim()}` +
-      (quoted === '' ? '' : `\ninput around line ${line}:\n${quoted}`),
+    `${file.split('/').pop()} rejected the IPv${family} rules for ${env.describe(netns)}: ${restoreStderr(result.stderr)}` +
+      (quoted === '' ? '' : `\ninput around line${lines.length === 1 ? '' : 's'} ${lines.join(', ')}:\n${quoted}`),
     'rejected',
   );
 }

@@ -113,26 +113,96 @@ export function parseIptablesSave(text: string): ObservedIptables {
   };
 }
 
-/**
- * The input line iptables-restore blamed: legacy and nft print `…: line 7 failed`,
- * parse errors print `Error occurred at line: 7`.
- */
-export function restoreFailureLine(stderr: string): number | undefined {
-  const match = /\bline (\d+) failed/.exec(stderr) ?? /Error occurred at line: (\d+)/.exec(stderr);
-  return match ? Number(match[1]) : undefined;
+// Where iptables-restore (1.8, both backends) names an input line in its stderr.
+const BLAME = [
+  // A command failed; legacy also blames a table's COMMIT when the kernel refuses the whole table.
+  /\bline (\d+) failed\b/,
+  // nft: the kernel refused one object of the transaction, one line per object
+  // (`line 4: RULE_APPEND failed (Invalid argument): rule in chain POSTROUTING`).
+  /^line (\d+): [A-Z_]+ failed\b/,
+  // The line does not parse.
+  /Error occurred at line: (\d+)/,
+  // A table is not closed; at the end of the input this is one past its last line.
+  /COMMIT expected at line (\d+)/,
+];
+
+// nft resolves jumps at COMMIT, so a jump to a missing chain blames the COMMIT line.
+const MISSING_CHAIN = /Chain '([^']+)' does not exist/;
+
+const RULE_COMMANDS = new Set(['-A', '--append', '-I', '--insert', '-R', '--replace']);
+const JUMPS = new Set(['-j', '--jump', '-g', '--goto']);
+
+/** Lines of the table that `commit` (1-based) closes whose rule jumps or goes to `chain`. */
+function jumpsTo(lines: readonly string[], commit: number, chain: string): number[] {
+  const found: number[] = [];
+  for (let n = commit - 1; n >= 1 && !lines[n - 1]!.startsWith('*'); n--) {
+    const words = splitSpec(lines[n - 1]!);
+    if (!RULE_COMMANDS.has(words[0] ?? '')) continue;
+    if (words.some((word, i) => JUMPS.has(word) && words[i + 1] === chain)) found.unshift(n);
+  }
+  return found;
 }
 
-/** The blamed line with `context` lines either side, numbered, the blamed one marked `>`. */
-export function quoteInput(text: string, line: number, context = 2): string {
-  const lines = text.split('\n');
+function inputLines(text: string): string[] {
+  const lines = text.split('\n').map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line));
   if (lines.at(-1) === '') lines.pop();
-  if (line < 1 || line > lines.length) return '';
-  const first = Math.max(1, line - context);
-  const last = Math.min(lines.length, line + context);
-  const width = String(last).length;
-  const out: string[] = [];
-  for (let n = first; n <= last; n++) {
-    out.push(`${n === line ? '>' : ' '} ${String(n).padStart(width)} | ${lines[n - 1]}`);
+  return lines;
+}
+
+/**
+ * The input lines (1-based) an iptables-restore failure blames, in the order it
+ * named them; empty when it named none (e.g. a table the kernel does not have).
+ */
+export function restoreFailureLines(stderr: string, input: string): number[] {
+  const blamed: number[] = [];
+  for (const line of stderr.split('\n')) {
+    for (const pattern of BLAME) {
+      const match = pattern.exec(line.trim());
+      if (match) blamed.push(Number(match[1]));
+    }
   }
+  const missing = MISSING_CHAIN.exec(stderr)?.[1];
+  const lines = inputLines(input);
+  const out = missing === undefined
+    ? blamed
+    : blamed.flatMap((n) => {
+      const jumps = lines[n - 1]?.trim() === 'COMMIT' ? jumpsTo(lines, n, missing) : [];
+      return jumps.length > 0 ? jumps : [n];
+    });
+  return [...new Set(out)];
+}
+
+/** iptables-restore's stderr without blank lines and its `Try … --help` hint. */
+export function restoreStderr(stderr: string): string {
+  return stderr
+    .split('\n')
+    .map((line) => line.trimEnd())
+    .filter((line) => line !== '' && !line.startsWith('Try `'))
+    .join('\n');
+}
+
+/**
+ * The blamed lines with `context` lines either side, numbered, each blamed one
+ * marked `>`; separate stretches are parted by `…`. A line one past the end
+ * (an unclosed table) shows as `(end of input)`.
+ */
+export function quoteInput(text: string, blamed: readonly number[], context = 2): string {
+  const lines = inputLines(text);
+  const marked = new Set(blamed.filter((n) => n >= 1 && n <= lines.length + 1));
+  if (marked.size === 0) return '';
+  const shown = new Set<number>();
+  for (const n of marked) {
+    for (let k = Math.max(1, n - context); k <= Math.min(lines.length + 1, n + context); k++) {
+      if (k <= lines.length || marked.has(k)) shown.add(k);
+    }
+  }
+  const order = [...shown].sort((a, b) => a - b);
+  const width = String(order.at(-1)).length;
+  const out: string[] = [];
+  order.forEach((n, i) => {
+    if (i > 0 && n !== order[i - 1]! + 1) out.push(`  ${' '.repeat(width)} …`);
+    const content = n > lines.length ? '(end of input)' : lines[n - 1];
+    out.push(`${marked.has(n) ? '>' : ' '} ${String(n).padStart(width)} | ${content}`);
+  });
   return out.join('\n');
 }

@@ -2,8 +2,10 @@
 // namespaces it manages (so a task that leaves the catalog is still cleaned up),
 // when each draining real server started draining, and the VIP fwmarks it
 // programmed (so `plan`, which needs no root, prints the marks reconcile keeps).
-import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+// And the node's lock beside it, which keeps two writers of that state apart.
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isLocked, lockFile } from '../kernel/flock.js';
 import { isRecord, processAlive, readJson } from './util.js';
 import type { NamespaceRole } from '../plan/types.js';
 
@@ -63,33 +65,72 @@ export async function writeState(dir: string, state: StoredState): Promise<void>
 }
 
 
-/**
- * One writer per node: a one-shot reconcile and the agent's sync never overlap.
- * The lock file holds the owner's pid; a dead owner's lock is taken over.
- */
-export async function acquireLock(dir: string, timeoutMs: number): Promise<() => Promise<void>> {
-  await mkdir(dir, { recursive: true, mode: 0o755 });
-  const file = join(dir, LOCK_FILE);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const handle = await open(file, 'wx');
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      return async () => {
-        await rm(file, { force: true });
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const owner = Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10);
-    if (!Number.isInteger(owner) || !processAlive(owner)) {
-      await rm(file, { force: true });
-      continue;
-    }
-    if (Date.now() >= deadline) {
-      throw new Error(`another vipmesh (pid ${owner}) holds ${file}; it is reconciling this node`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+/** The node's lock, held by this process until release() or its death. */
+export interface NodeLock {
+  /** The lock file (`/run/vipmesh/lock`). */
+  readonly path: string;
+  release(): Promise<void>;
+}
+
+/** Someone else holds the node's lock. */
+export class LockBusyError extends Error {
+  constructor(readonly path: string, readonly pid: number | undefined) {
+    super(`another vipmesh${pid === undefined ? '' : ` (pid ${pid})`} holds ${path}`);
+    this.name = 'LockBusyError';
   }
+}
+
+/** Held: pid is what the holder wrote into the file, when that names a live process. */
+export type LockHolder =
+  | { readonly state: 'free' }
+  | { readonly state: 'held'; readonly pid: number | undefined };
+
+// A holder writes its pid just after taking the lock, and isLocked() holds a
+// shared lock for a few milliseconds: a lock held by nobody we can name is most
+// likely one of those moments, so a try-once acquire looks again this long.
+const UNNAMED_HOLDER_GRACE_MS = 250;
+
+/** The live pid the lock file names, if any. The file may hold a former holder's. */
+async function namedPid(path: string): Promise<number | undefined> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  const first = text.split('\n')[0]?.trim() ?? '';
+  if (!/^[1-9]\d*$/.test(first)) return undefined;
+  const pid = Number(first);
+  return processAlive(pid) ? pid : undefined;
+}
+
+/**
+ * One writer per node: the agent for its whole life, a one-shot reconcile for
+ * its pass. The kernel holds the lock (flock(2)) and drops it when the holder
+ * dies, so nothing is ever taken over and the file is never deleted; it names
+ * the holder's pid only so that others can say who holds it.
+ * waitMs 0 tries once; otherwise waits up to waitMs for the holder to let go.
+ * Throws LockBusyError when the lock stays taken.
+ */
+export async function acquireLock(dir: string, options: { readonly waitMs: number }): Promise<NodeLock> {
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  const path = join(dir, LOCK_FILE);
+  let attempt = await lockFile(path, options.waitMs);
+  if (attempt.state === 'busy' && options.waitMs < UNNAMED_HOLDER_GRACE_MS && (await namedPid(path)) === undefined) {
+    attempt = await lockFile(path, UNNAMED_HOLDER_GRACE_MS);
+  }
+  if (attempt.state === 'busy') throw new LockBusyError(path, await namedPid(path));
+  const { handle, release } = attempt.lock;
+  try {
+    // Overwrite, then cut: a reader never sees the file empty, and parses the first line.
+    const text = `${process.pid}\n`;
+    await handle.write(text, 0, 'utf8');
+    await handle.truncate(Buffer.byteLength(text));
+  } catch (error) {
+    await release();
+    throw error;
+  }
+  return { path, release };
+}
+
+/** Who holds the node's lock right now (it is free when nobody does, whatever the file says). */
+export async function readLockHolder(dir: string): Promise<LockHolder> {
+  const path = join(dir, LOCK_FILE);
+  if (!(await isLocked(path))) return { state: 'free' };
+  return { state: 'held', pid: await namedPid(path) };
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { jumpTarget, parseIptablesSave, quoteInput, restoreFailureLine, splitSpec } from '../../../src/kernel/parse-iptables-save.js';
+import { jumpTarget, parseIptablesSave, quoteInput, restoreFailureLines, restoreStderr, splitSpec } from '../../../src/kernel/parse-iptables-save.js';
 
 // Captured from iptables-nft-save v1.8.9 in a namespace holding Docker-style foreign
 // chains next to vipmesh's (and a raw table vipmesh does not use).
@@ -173,21 +173,138 @@ test('escaped quotes inside a quoted argument stay inside it', () => {
   assert.equal(jumpTarget('-m comment --comment "" -j VIPMESH-Y'), 'VIPMESH-Y');
 });
 
-test('the failing line is read from both kinds of iptables-restore error', () => {
-  assert.equal(restoreFailureLine('iptables-nft-restore: line 3 failed: No chain/target/match by that name.'), 3);
-  assert.equal(restoreFailureLine('iptables-restore: line 12 failed'), 12);
-  assert.equal(restoreFailureLine('iptables-nft-restore v1.8.9 (nf_tables): unknown option "--bogus"\nError occurred at line: 6\nTry `iptables-nft-restore -h\' for more information.'), 6);
-  assert.equal(restoreFailureLine('iptables-restore: unable to initialize table \'nat\''), undefined);
+// stderr of iptables 1.8.9, captured for the inputs beside them (`--noflush -w`).
+const input = (...lines: string[]): string => [...lines, ''].join('\n');
+const TRY_NFT = "Try `iptables-nft-restore -h' or 'iptables-nft-restore --help' for more information.";
+const RESTORE_FAILURES: readonly { name: string; input: string; stderr: string; lines: number[] }[] = [
+  {
+    name: 'nft: an option that does not parse',
+    input: input('*filter', ':VIPMESH-A - [0:0]', '-A VIPMESH-A --bogus', 'COMMIT'),
+    stderr: `iptables-nft-restore v1.8.9 (nf_tables): unknown option "--bogus"\nError occurred at line: 3\n${TRY_NFT}\n`,
+    lines: [3],
+  },
+  {
+    name: 'nft: a jump to a missing chain blames the COMMIT; the jump is blamed instead',
+    input: input('*filter', ':VIPMESH-A - [0:0]', '-A INPUT -j VIPMESH-MISSING', '-A VIPMESH-A -j ACCEPT', '', '# c', '-A VIPMESH-A -j ACCEPT', 'COMMIT'),
+    stderr: `iptables-nft-restore v1.8.9 (nf_tables): Chain 'VIPMESH-MISSING' does not exist\nError occurred at line: 8\n${TRY_NFT}\n`,
+    lines: [3],
+  },
+  {
+    name: 'nft: a goto to a missing chain, in the second table of the input',
+    input: input('*nat', ':VIPMESH-A - [0:0]', '-A OUTPUT -g VIPMESH-ZZ', 'COMMIT', '*filter', '-A INPUT -g VIPMESH-ZZ', 'COMMIT'),
+    stderr: `iptables-nft-restore v1.8.9 (nf_tables): Chain 'VIPMESH-ZZ' does not exist\nError occurred at line: 7\n${TRY_NFT}\n`,
+    lines: [6],
+  },
+  {
+    name: 'nft: the missing chain named only in a comment is not the culprit',
+    input: input('*filter', '-A INPUT -m comment --comment "x -j VIPMESH-NO2" -j ACCEPT', '-A INPUT -j VIPMESH-NO2', 'COMMIT'),
+    stderr: `iptables-nft-restore v1.8.9 (nf_tables): Chain 'VIPMESH-NO2' does not exist\nError occurred at line: 4\n${TRY_NFT}\n`,
+    lines: [3],
+  },
+  {
+    name: 'nft: a chain still referenced cannot be deleted (the kernel refuses it at commit)',
+    input: input('*filter', ':VIPMESH-A - [0:0]', '-F VIPMESH-B', '-X VIPMESH-B', 'COMMIT'),
+    stderr: 'iptables-nft-restore v1.8.9 (nf_tables): \nline 4: CHAIN_DEL failed (Device or resource busy): chain VIPMESH-B\n',
+    lines: [4],
+  },
+  {
+    name: 'nft: every object the kernel refused is named',
+    input: input('*nat', '-A POSTROUTING -p tcp -j DNAT --to-destination 1.2.3.4', '-A OUTPUT -j ACCEPT', '-A POSTROUTING -p udp -j DNAT --to-destination 1.2.3.4', 'COMMIT'),
+    stderr: 'iptables-nft-restore v1.8.9 (nf_tables): \nline 2: RULE_APPEND failed (Invalid argument): rule in chain POSTROUTING\nline 4: RULE_APPEND failed (Invalid argument): rule in chain POSTROUTING\n',
+    lines: [2, 4],
+  },
+  {
+    name: 'nft: a match the kernel lacks (ipvs without ip_vs)',
+    input: input('*nat', ':VIPMESH-A - [0:0]', '-A VIPMESH-A -j ACCEPT', '-I VIPMESH-A -m ipvs --ipvs -j ACCEPT', 'COMMIT'),
+    stderr: 'Warning: Extension ipvs revision 0 not supported, missing kernel module?\niptables-nft-restore v1.8.9 (nf_tables): \nline 4: RULE_INSERT failed (No such file or directory): rule in chain VIPMESH-A\n',
+    lines: [4],
+  },
+  {
+    name: 'nft: a command refused before commit',
+    input: input('*filter', '-A INPUT -j ACCEPT', '-X VIPMESH-NOPE', 'COMMIT'),
+    stderr: 'iptables-nft-restore: line 3 failed: No chain/target/match by that name.\n',
+    lines: [3],
+  },
+  {
+    name: 'a table never closed: blamed one past the end of the input',
+    input: input('*filter', '-A INPUT -j ACCEPT', '', '# x'),
+    stderr: 'iptables-nft-restore: COMMIT expected at line 5\n',
+    lines: [5],
+  },
+  {
+    name: 'legacy: a target that does not load',
+    input: input('*filter', ':VIPMESH-A - [0:0]', '-A VIPMESH-A -j ACCEPT', '-A INPUT -j VIPMESH-MISSING', 'COMMIT'),
+    stderr: "iptables-restore v1.8.9 (legacy): Couldn't load target `VIPMESH-MISSING':No such file or directory\n\nError occurred at line: 4\nTry `iptables-restore -h' or 'iptables-restore --help' for more information.\n",
+    lines: [4],
+  },
+  {
+    name: 'legacy: the kernel refused the table, blamed on its COMMIT',
+    input: input('*nat', '-A OUTPUT -j ACCEPT', '-A POSTROUTING -p tcp -j DNAT --to-destination 1.2.3.4', 'COMMIT'),
+    stderr: 'iptables-restore: line 4 failed\n',
+    lines: [4],
+  },
+  {
+    name: 'legacy: a table that does not exist',
+    input: input('*nope', 'COMMIT'),
+    stderr: "iptables-restore v1.8.9 (legacy): iptables-restore: unable to initialize table 'nope'\nError occurred at line: 1\nTry `iptables-restore -h' or 'iptables-restore --help' for more information.\n",
+    lines: [1],
+  },
+  {
+    name: 'no line named at all',
+    input: input('*nat', 'COMMIT'),
+    stderr: "iptables-restore: unable to initialize table 'nat'\n",
+    lines: [],
+  },
+];
+
+for (const failure of RESTORE_FAILURES) {
+  test(`the blamed input lines are read from iptables-restore's stderr: ${failure.name}`, () => {
+    assert.deepEqual(restoreFailureLines(failure.stderr, failure.input), failure.lines);
+  });
+}
+
+test("the restore's stderr is kept without blank lines and the --help hint", () => {
+  assert.equal(
+    restoreStderr('iptables-nft-restore v1.8.9 (nf_tables): \nline 4: CHAIN_DEL failed (Device or resource busy): chain VIPMESH-B\n'),
+    'iptables-nft-restore v1.8.9 (nf_tables):\nline 4: CHAIN_DEL failed (Device or resource busy): chain VIPMESH-B',
+  );
+  assert.equal(restoreStderr(`iptables-nft-restore v1.8.9 (nf_tables): unknown option "--bogus"\nError occurred at line: 3\n${TRY_NFT}\n`),
+    'iptables-nft-restore v1.8.9 (nf_tables): unknown option "--bogus"\nError occurred at line: 3');
 });
 
 test('the failing input line is quoted with two lines either side', () => {
   const text = ['*nat', ':VIPMESH-X - [0:0]', '-A VIPMESH-X -j RETURN', '-A VIPMESH-X --bogus', 'COMMIT', ''].join('\n');
-  assert.equal(quoteInput(text, 4), [
+  assert.equal(quoteInput(text, [4]), [
     '  2 | :VIPMESH-X - [0:0]',
     '  3 | -A VIPMESH-X -j RETURN',
     '> 4 | -A VIPMESH-X --bogus',
     '  5 | COMMIT',
   ].join('\n'));
-  assert.equal(quoteInput(text, 1), ['> 1 | *nat', '  2 | :VIPMESH-X - [0:0]', '  3 | -A VIPMESH-X -j RETURN'].join('\n'));
-  assert.equal(quoteInput(text, 9), '');
+  assert.equal(quoteInput(text, [1]), ['> 1 | *nat', '  2 | :VIPMESH-X - [0:0]', '  3 | -A VIPMESH-X -j RETURN'].join('\n'));
+  assert.equal(quoteInput(text, [9]), '');
+  assert.equal(quoteInput(text, []), '');
+});
+
+test('several blamed lines share one quote, far-apart stretches parted by an ellipsis', () => {
+  const text = input(...Array.from({ length: 12 }, (_, i) => `line ${i + 1}`));
+  assert.equal(quoteInput(text, [2, 4, 11], 1), [
+    '   1 | line 1',
+    '>  2 | line 2',
+    '   3 | line 3',
+    '>  4 | line 4',
+    '   5 | line 5',
+    '     …',
+    '  10 | line 10',
+    '> 11 | line 11',
+    '  12 | line 12',
+  ].join('\n'));
+});
+
+test('a table never closed is quoted at the end of the input', () => {
+  const text = input('*filter', '-A INPUT -j ACCEPT', '', '# x');
+  assert.equal(quoteInput(text, [5]), [
+    '  3 | ',
+    '  4 | # x',
+    '> 5 | (end of input)',
+  ].join('\n'));
 });

@@ -1,34 +1,21 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test from 'node:test';
+import test, { type TestContext } from 'node:test';
 import { readNodeFacts } from '../../../src/state/runtime.js';
-import { acquireLock, readState, writeState } from '../../../src/state/store.js';
+import { readState, writeState } from '../../../src/state/store.js';
 
-const dir = () => mkdtempSync(join(tmpdir(), 'vipmesh-state-'));
+function dir(t: TestContext): string {
+  const d = mkdtempSync(join(tmpdir(), 'vipmesh-state-'));
+  t.after(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
 
-test('the lock admits one holder; a second waits and then gives up naming the holder', async () => {
-  const d = dir();
-  const release = await acquireLock(d, 1000);
-  assert.equal(readFileSync(join(d, 'lock'), 'utf8').trim(), String(process.pid));
-  await assert.rejects(acquireLock(d, 200), new RegExp(`another vipmesh \\(pid ${process.pid}\\) holds`));
-  await release();
-  assert.ok(!existsSync(join(d, 'lock')));
-  const again = await acquireLock(d, 200);
-  await again();
-});
+// The node lock spawns flock(1); its tests are in test/kernel/lock.test.ts.
 
-test('a lock left by a dead process is taken over', async () => {
-  const d = dir();
-  writeFileSync(join(d, 'lock'), `${2 ** 22 + 7}\n`);
-  const release = await acquireLock(d, 200);
-  assert.equal(readFileSync(join(d, 'lock'), 'utf8').trim(), String(process.pid));
-  await release();
-});
-
-test('state round-trips, a missing or corrupt file reads as empty, and plan reuses the kept marks', async () => {
-  const d = dir();
+test('state round-trips, a missing or corrupt file reads as empty, and plan reuses the kept marks', async (t) => {
+  const d = dir(t);
   assert.deepEqual(await readState(d), { namespaces: {}, draining: {}, marks: {}, applied: {} });
   const state = {
     namespaces: { '/run/netns/a': { netns: '/run/netns/a', role: 'task' as const } },
