@@ -214,5 +214,13 @@ export function createShellPool(stats: RunnerStats, options: ShellPoolOptions) {
 export function createPooledRunner(size = 8): Runner {
   const stats: RunnerStats = { spawns: 0, commands: 0, bytesWritten: 0 };
   const pool = createShellPool(stats, { size, defaultTimeoutMs: DEFAULT_TIMEOUT_MS });
-  return { stats, run: (command) => pool.run(command), close: () => pool.close() };
+  return {
+    stats,
+    run: (command) => {
+      // A shell started earlier cannot be handed this process's descriptors.
+      if (command.fds !== undefined) throw new Error('the pooled runner cannot pass file descriptors (Command.fds); use createRunner()');
+      return pool.run(command);
+    },
+    close: () => pool.close(),
+  };
 }
