@@ -25,12 +25,13 @@ import { execa } from 'execa';
 import { createRunner, type Runner } from '../src/kernel/exec.js';
 import { createKernel } from '../src/kernel/index.js';
 import { parseIpvsadmList } from '../src/kernel/parse-ipvsadm.js';
-import type { Kernel, ObservedIpvs } from '../src/kernel/types.js';
-import type { RealServer, VirtualService } from '../src/plan/types.js';
+import { ipvsadmLine, renderIpvsOps } from '../src/kernel/ipvs.js';
+import type { IpvsOp, Kernel, ObservedIpvs } from '../src/kernel/types.js';
+import { BALANCES, type RealServer, type VirtualService } from '../src/plan/types.js';
 import { diffIpvs } from '../src/reconcile/diff-ipvs.js';
 import { readBackScope } from '../src/reconcile/run.js';
 import type { DiffOptions } from '../src/reconcile/types.js';
-import { realServerLine, renderIpvs, serviceLine } from '../src/render/ipvs.js';
+import { renderIpvs } from '../src/render/ipvs.js';
 import { median } from './lab.js';
 
 export const BEGIN = 'BENCH-BEGIN ipvs';
@@ -68,6 +69,7 @@ function realServer(k: number): RealServer {
 
 function services(count: number, reals: number): VirtualService[] {
   return Array.from({ length: count }, (_, i) => ({
+    [BALANCES]: { kind: 'vip', service: `svc-${i}`, network: 'net' },
     label: `svc-${i}/net`,
     fwmark: FIRST_MARK + i,
     scheduler: 'rr',
@@ -149,20 +151,20 @@ async function pass(kernel: Kernel, runner: Runner, netns: string, desired: read
   const [seen, observe] = await step(runner, () => kernel.readIpvs(netns));
   expectAvailable(seen);
   const [planned, diff] = await step(runner, async () => diffIpvs(desired, seen, diffOptions()));
-  if (expectLines !== undefined && planned.commands.length !== expectLines) {
-    throw new Error(`expected ${expectLines} ipvsadm line(s), the diff gave ${planned.commands.length}: ${planned.commands.slice(0, 3).join(' | ')}`);
+  if (expectLines !== undefined && planned.ops.length !== expectLines) {
+    throw new Error(`expected ${expectLines} ipvsadm line(s), the diff gave ${planned.ops.length}: ${planned.ops.slice(0, 3).map(ipvsadmLine).join(' | ')}`);
   }
-  const [, write] = await step(runner, () => kernel.applyIpvs(netns, planned.commands));
+  const [, write] = await step(runner, () => kernel.applyIpvs(netns, planned.ops));
   // Reconcile reads back only when it wrote something.
-  const wrote = planned.commands.length > 0;
+  const wrote = planned.ops.length > 0;
   // As reconcile does: a few changed services are read back alone, many the whole namespace.
-  const scope = readBackScope(planned.commands);
+  const scope = readBackScope(planned.ops);
   const [after, readBack] = await step(runner, async () => (wrote ? kernel.readIpvs(netns, scope && [...scope]) : seen));
   const wanted = scope ? desired.filter((v) => scope.has(v.fwmark)) : desired;
   const [left, confirm] = await step(runner, async () => (wrote ? diffIpvs(wanted, after, diffOptions()).changes.filter((c) => c.drift) : []));
   if (left.length > 0) throw new Error(`IPVS did not take every change: ${left.slice(0, 3).map((c) => c.text).join('; ')}`);
-  const first = planned.commands[0];
-  return { observe, diff, write, readBack, confirm, lines: planned.commands.length, ...(first === undefined ? {} : { first }) };
+  const first = planned.ops[0];
+  return { observe, diff, write, readBack, confirm, lines: planned.ops.length, ...(first === undefined ? {} : { first: ipvsadmLine(first) }) };
 }
 
 /**
@@ -302,9 +304,9 @@ export async function runGuest(o: Options): Promise<string> {
   log(`kernel memory: ${o.services} services, then their real servers`);
   const memNs = await namespace();
   const m0 = await settledMemory();
-  await kernel.applyIpvs(memNs, desired.map(serviceLine));
+  await kernel.applyIpvs(memNs, desired.map((vs): IpvsOp => ({ kind: 'add-service', fwmark: vs.fwmark, scheduler: vs.scheduler, persistence: vs.persistence })));
   const m1 = await settledMemory();
-  await kernel.applyIpvs(memNs, desired.flatMap((vs) => vs.realServers.map((rs) => realServerLine(vs.fwmark, rs))));
+  await kernel.applyIpvs(memNs, desired.flatMap((vs) => vs.realServers.map((rs): IpvsOp => ({ kind: 'add-real-server', fwmark: vs.fwmark, address: rs.address, port: rs.port, weight: rs.weight }))));
   const m2 = await settledMemory();
   const memServices = memoryDelta(m0, m1);
   const memReals = memoryDelta(m1, m2);
@@ -328,7 +330,7 @@ export async function runGuest(o: Options): Promise<string> {
       const parsed = parseIpvsadmList(r.stdout);
       listing = { ms: r.durationMs, parseMs: performance.now() - started, chars: r.stdout.length };
       if (parsed.length !== o.services) throw new Error(`read back ${parsed.length} services, expected ${o.services}`);
-      renderMatches = diffIpvs(desired, { available: true, services: [] }, diffOptions()).commands.map((c) => `${c}\n`).join('') === renderIpvs(desired);
+      renderMatches = renderIpvsOps(diffIpvs(desired, { available: true, services: [] }, diffOptions()).ops) === renderIpvs(desired);
     }
     if (round < o.rounds - 1) await dropNamespaces();
     else converged = netns;
@@ -358,7 +360,8 @@ export async function runGuest(o: Options): Promise<string> {
     log(`per-object: ${small.length} services × ${o.reals} real servers, one ipvsadm each`);
     const text = renderIpvs(small);
     const a = await namespace();
-    const [, one] = await step(runner, () => kernel.applyIpvs(a, text.split('\n').filter((l) => l !== '')));
+    const ops = diffIpvs(small, { available: true, services: [] }, diffOptions()).ops;
+    const [, one] = await step(runner, () => kernel.applyIpvs(a, ops));
     restoreSmall = one.ms;
     const b = await namespace();
     const [, each] = await step(runner, () => perObject(runner, b, text));

@@ -1,8 +1,9 @@
 // Reconcile on this machine's kernel, in real namespaces: vipmesh against the
 // floor (the same rule text, one bare iptables-restore per namespace) and against
-// Docker's way (one iptables command per rule, as libnetwork does). IPVS is left
-// out here (this kernel has none; bench/ipvs.ts measures it in the kernel lane), so
-// the kernel below reports IPVS as unavailable without spawning anything.
+// Docker's way (one iptables command per rule, as libnetwork does). IPVS and its
+// vs.* sysctls come from the tests' fake kernel, in memory and without spawning
+// anything (this kernel has none; bench/ipvs.ts measures IPVS in the kernel lane);
+// iptables and the other sysctls are the real kernel's.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { release, tmpdir } from 'node:os';
@@ -14,12 +15,13 @@ import type { Catalog } from '../src/catalog/types.js';
 import { createRunner, type Runner } from '../src/kernel/exec.js';
 import { createPooledRunner } from '../src/kernel/session.js';
 import { createKernel, detectBackend, type Backend } from '../src/kernel/index.js';
-import type { Kernel, ObservedService } from '../src/kernel/types.js';
+import type { Kernel } from '../src/kernel/types.js';
 import { planNode } from '../src/plan/index.js';
 import type { NodeFacts, NodePlan, ResolverPorts } from '../src/plan/types.js';
 import { mapLimit, reconcileNode, type Mode, type ReconcileResult } from '../src/reconcile/run.js';
 import { renderRestore } from '../src/render/iptables.js';
 import { EMPTY_STATE, type StoredState } from '../src/state/store.js';
+import { createFakeKernel, withFakeIpvs } from '../test/fakes/kernel.js';
 import { createLab, machine, median, requireRoot, type Lab } from './lab.js';
 import { NODE, serviceName, syntheticCatalog, taskName, type SyntheticCatalog } from './synthetic.js';
 
@@ -48,55 +50,8 @@ interface Measure {
   readonly written?: number;
 }
 
-/**
- * The real kernel for iptables and sysctls, with IPVS (and its vs.* sysctls) kept
- * in memory: this kernel has no IPVS, and its cost is measured in the lane. The
- * model applies vipmesh's own -A/-E/-D/-a/-e/-d lines, enough to converge.
- */
-function ipvsInMemory(kernel: Kernel): Kernel {
-  const services = new Map<string | null, ObservedService[]>();
-  const knobs = new Map<string, string>();
-  const isVs = (name: string) => name.startsWith('net.ipv4.vs.');
-  const arg = (line: string, flag: string) => new RegExp(`${flag} (\\S+)`).exec(line)?.[1];
-  return {
-    ...kernel,
-    readIpvs: async (netns, fwmarks) => {
-      const all = services.get(netns) ?? [];
-      return { available: true, services: fwmarks === undefined ? all : all.filter((v) => fwmarks.includes(v.fwmark)) };
-    },
-    async applyIpvs(netns, commands) {
-      let list = services.get(netns) ?? [];
-      for (const line of commands) {
-        const fwmark = Number(arg(line, '-f'));
-        const [address, port] = (arg(line, '-r') ?? ':').split(':');
-        const server = { address: address!, port: Number(port), weight: Number(arg(line, '-w') ?? 1), forward: 'Masq', activeConnections: 0, inactiveConnections: 0 };
-        const op = line.slice(0, 2);
-        const others = list.filter((v) => v.fwmark !== fwmark);
-        const mine = list.find((v) => v.fwmark === fwmark);
-        if (op === '-A' || op === '-E') {
-          list = [...others, { fwmark, scheduler: arg(line, '-s') ?? 'wlc', persistence: Number(arg(line, '-p') ?? 0), realServers: mine?.realServers ?? [] }];
-        } else if (op === '-D') list = others;
-        else if (mine !== undefined) {
-          const rest = mine.realServers.filter((r) => r.address !== server.address || r.port !== server.port);
-          list = [...others, { ...mine, realServers: op === '-d' ? rest : [...rest, server] }];
-        }
-      }
-      services.set(netns, list);
-    },
-    async readSysctls(netns, names) {
-      const values = await kernel.readSysctls(netns, names.filter((n) => !isVs(n)));
-      for (const name of names.filter(isVs)) values.set(name, knobs.get(`${netns} ${name}`));
-      return values;
-    },
-    async writeSysctls(netns, values) {
-      for (const { name, value } of values.filter((v) => isVs(v.name))) knobs.set(`${netns} ${name}`, value);
-      await kernel.writeSysctls(netns, values.filter((v) => !isVs(v.name)));
-    },
-  };
-}
-
 function realErrors(result: ReconcileResult): string[] {
-  return result.namespaces.flatMap((ns) => ns.errors.map((e) => `${ns.key}: ${e}`));
+  return result.namespaces.flatMap((ns) => ns.errors.map((e) => `${ns.key}: ${e.message}`));
 }
 
 async function slabKiB(): Promise<number> {
@@ -257,7 +212,7 @@ async function oneSize(k: number, o: Required<ReconcileBenchOptions>, backend: B
   const runner = createPooledRunner(CONCURRENCY);
   try {
     const s = await setup(lab, k, o);
-    const kernel = ipvsInMemory(createKernel(runner, { backend }));
+    const kernel = withFakeIpvs(createKernel(runner, { backend }), createFakeKernel({ namespaces: 'any' }));
     const plan = planNode(s.catalog, NODE, s.facts);
     const rules = restoreTexts(plan).reduce((n, r) => n + r.text.split('\n').filter((l) => l.startsWith('-')).length, 0);
     const jobs = writeJobs(mkdtempSync(join(tmpdir(), 'vipmesh-bench-')), plan, backend, o.dockerSample);

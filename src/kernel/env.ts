@@ -2,10 +2,10 @@
 // (does this namespace or program exist?). Kept apart from index.ts so that the
 // adapters and the Kernel that composes them import one way only.
 import { constants } from 'node:fs';
-import { access, statfs } from 'node:fs/promises';
+import { access, stat, statfs } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import type { Runner } from './exec.js';
-import { KernelError } from './types.js';
+import type { ExecResult, Runner } from './exec.js';
+import { KernelError, type NamespaceId } from './types.js';
 
 /** What the adapters share: the runner and the file-system checks around it. */
 export interface KernelEnv {
@@ -34,6 +34,29 @@ export async function namespaceExists(netns: string | null): Promise<boolean> {
     if (['ENOENT', 'ENOTDIR', 'ESRCH'].includes(errorCode(error) ?? '')) return false;
     throw new KernelError(`cannot check namespace ${netns}: ${(error as Error).message}`, 'other');
   }
+}
+
+/**
+ * Device and inode of the namespace file, which stat resolves through every
+ * spelling of its path (`//`, `..`, the /var/run symlink, /proc/PID/ns/net): what
+ * `ip netns identify` compares. The agent's own namespace is /proc/self/ns/net.
+ */
+export async function namespaceId(netns: string | null): Promise<NamespaceId | undefined> {
+  try {
+    const { dev, ino } = await stat(netns ?? '/proc/self/ns/net', { bigint: true });
+    return `${dev}:${ino}`;
+  } catch (error) {
+    if (['ENOENT', 'ENOTDIR', 'ESRCH'].includes(errorCode(error) ?? '')) return undefined;
+    throw new KernelError(`cannot check namespace ${netns}: ${(error as Error).message}`, 'other');
+  }
+}
+
+/**
+ * Did the program run out of time? The exec helper and the pooled shells both
+ * say so as their failure, `timed out after N ms`.
+ */
+export function timedOut(result: ExecResult): boolean {
+  return result.failure?.startsWith('timed out') === true;
 }
 
 // Services started by hand or by minimal supervisors may lack the sbin directories

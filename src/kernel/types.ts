@@ -36,26 +36,59 @@ export type ObservedIpvs =
   | { readonly available: true; readonly services: readonly ObservedService[] }
   | { readonly available: false; readonly reason: string };
 
+/**
+ * One change to a namespace's IPVS state, in the kernel's own nouns (moby/ipvs:
+ * NewService, UpdateService, DelService, NewDestination, UpdateDestination,
+ * DelDestination), for vipmesh's subset: fwmark services, masquerading real
+ * servers. Only the adapter turns these into `ipvsadm -R` text.
+ */
+export type IpvsOp =
+  | { readonly kind: 'add-service' | 'edit-service'; readonly fwmark: number; readonly scheduler: string; readonly persistence: number }
+  | { readonly kind: 'delete-service'; readonly fwmark: number }
+  | {
+    readonly kind: 'add-real-server' | 'edit-real-server';
+    readonly fwmark: number;
+    readonly address: string;
+    readonly port: number;
+    readonly weight: number;
+  }
+  | { readonly kind: 'delete-real-server'; readonly fwmark: number; readonly address: string; readonly port: number };
+
+export type KernelErrorKind = 'no-namespace' | 'no-ipvs' | 'rejected' | 'timeout' | 'backend' | 'other';
+
 /** A failure the operator should read as one sentence, e.g. "the kernel lacks IPVS (…)". */
 export class KernelError extends Error {
-  constructor(message: string, readonly kind: 'no-namespace' | 'no-ipvs' | 'rejected' | 'backend' | 'other') {
+  constructor(message: string, readonly kind: KernelErrorKind) {
     super(message);
     this.name = 'KernelError';
   }
 }
 
+/** What makes two namespace paths one namespace: the nsfs file's device and inode. */
+export type NamespaceId = string;
+
 export interface Kernel {
   /** Does the namespace exist (null = the agent's own, always)? */
   namespaceExists(netns: string | null): Promise<boolean>;
+  /**
+   * Equal for every spelling of one namespace (`/run/netns//x`, `/var/run/netns/x`,
+   * `/proc/PID/ns/net`); undefined when the path does not exist. One stat, no spawn.
+   */
+  namespaceId(netns: string | null): Promise<NamespaceId | undefined>;
   /** vipmesh's chains and jumps in every table of one family. */
   readIptables(netns: string | null, family: Family): Promise<ObservedIptables>;
   /** One `iptables-restore --noflush -w` transaction; throws KernelError quoting the failing line. */
   restoreIptables(netns: string | null, family: Family, text: string): Promise<void>;
-  /** Every IPVS service in the namespace (the caller keeps vipmesh's by fwmark), with counters. */
-  /** With fwmarks: only those services (the ones missing are simply absent). */
+  /**
+   * Every IPVS service in the namespace (the caller keeps vipmesh's by fwmark), with
+   * counters; with fwmarks, only those services (the ones missing are simply absent).
+   */
   readIpvs(netns: string | null, fwmarks?: readonly number[]): Promise<ObservedIpvs>;
-  /** Sends `ipvsadm -R` commands (-A/-E/-D/-a/-e/-d lines); the caller reads back to confirm. */
-  applyIpvs(netns: string | null, commands: readonly string[]): Promise<void>;
+  /**
+   * Applies the changes in order, as one batch (one `ipvsadm -R`). ipvsadm reports
+   * only its last line's failure, so the caller reads back to confirm.
+   */
+  applyIpvs(netns: string | null, ops: readonly IpvsOp[]): Promise<void>;
   /** Current values; undefined where the sysctl does not exist (e.g. ip_vs not loaded). */
   readSysctls(netns: string | null, names: readonly string[]): Promise<Map<string, string | undefined>>;
   writeSysctls(netns: string | null, values: readonly Sysctl[]): Promise<void>;

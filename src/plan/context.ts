@@ -4,7 +4,7 @@ import type { Catalog, Service, Task } from '../catalog/types.js';
 import { sortByAddress } from './address.js';
 import { compareText } from './marks.js';
 import { serves } from './serving.js';
-import type { Chain, NodeFacts, RealServer, Sysctl, VirtualService } from './types.js';
+import { BALANCES, type Balanced, type Chain, type NodeFacts, type RealServer, type Sysctl, type VirtualService } from './types.js';
 
 export interface PlanContext {
   readonly catalog: Catalog;
@@ -81,8 +81,11 @@ export function markAndSnatChains(markFrom: 'PREROUTING' | 'OUTPUT', marks: read
 }
 
 /** An fwmark virtual service with the service's load-balancing settings. */
-export function virtualService(service: Service, fwmark: number, label: string, servers: readonly RealServer[]): VirtualService {
+export function virtualService(
+  service: Service, balances: Balanced, fwmark: number, label: string, servers: readonly RealServer[],
+): VirtualService {
   return {
+    [BALANCES]: balances,
     label,
     fwmark,
     scheduler: service.lb.scheduler,

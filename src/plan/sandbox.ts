@@ -4,7 +4,7 @@
 import { type PlanContext, ipvsSysctls, markAndSnatChains, realServers, sortSysctls, virtualService } from './context.js';
 import { assignVipMarks, compareText, portMark } from './marks.js';
 import { comment, host, matchMark, protoPort, setMark } from './rules.js';
-import type { NamespacePlan, VirtualService } from './types.js';
+import { vipKey, type NamespacePlan, type VirtualService } from './types.js';
 
 export function planSandboxNamespace(ctx: PlanContext): NamespacePlan | undefined {
   const sandbox = ctx.catalog.nodes[ctx.node]?.ingressSandbox;
@@ -26,19 +26,21 @@ export function planSandboxNamespace(ctx: PlanContext): NamespacePlan | undefine
       const label = `${service.name} ${port.published}/${port.protocol}`;
       marks.push(`-d ${host(sandbox.address, 4)} ${protoPort(port.protocol, 'dport', port.published)} ${comment(label)} ${setMark(mark)}`);
       snat.push(`${matchMark(mark)} ${comment(label)} ${snatTo}`);
-      ipvs.push(virtualService(service, mark, label, realServers(ctx, service.name, ingress.name, port.target)));
+      const balances = { kind: 'port', service: service.name, protocol: port.protocol, port: port.published } as const;
+      ipvs.push(virtualService(service, balances, mark, label, realServers(ctx, service.name, ingress.name, port.target)));
     }
   }
 
   // An ingress VIP, where the catalog gives one, is balanced here too (all ports).
   const withVip = services.filter((s) => s.vips[ingress.name] !== undefined);
-  const vipMarks = assignVipMarks(withVip.map((s) => `${s.name}/${ingress.name}`), ctx.facts.marks.get(sandbox.netns));
+  const vipMarks = assignVipMarks(withVip.map((s) => vipKey({ service: s.name, network: ingress.name })), ctx.facts.marks.get(sandbox.netns));
   for (const service of withVip) {
-    const label = `${service.name}/${ingress.name}`;
-    const mark = vipMarks.get(label)!;
+    const balances = { kind: 'vip', service: service.name, network: ingress.name } as const;
+    const label = vipKey(balances);
+    const mark = vipMarks.get(vipKey(balances))!;
     marks.push(`-d ${host(service.vips[ingress.name]!, 4)} ${comment(label)} ${setMark(mark)}`);
     snat.push(`${matchMark(mark)} ${comment(label)} ${snatTo}`);
-    ipvs.push(virtualService(service, mark, label, realServers(ctx, service.name, ingress.name, 0)));
+    ipvs.push(virtualService(service, balances, mark, label, realServers(ctx, service.name, ingress.name, 0)));
   }
 
   if (ipvs.length === 0) return undefined;

@@ -6,10 +6,11 @@ import { assignVipMarks } from './marks.js';
 import {
   RESOLVER_ADDRESS, TCP_PORT_TOKEN, UDP_PORT_TOKEN, comment, endpoint, host, matchMark, protoPort, setMark,
 } from './rules.js';
-import type { Chain, NamespacePlan, VirtualService } from './types.js';
+import { vipKey, type Chain, type NamespacePlan, type VirtualService } from './types.js';
 
 interface Vip {
-  readonly label: string;
+  /** vipKey(): what its fwmark is kept under, and (the same text) its label. */
+  readonly key: string;
   readonly service: Service;
   readonly network: string;
   readonly address: string;
@@ -21,18 +22,20 @@ export function planTaskNamespace(ctx: PlanContext, task: Task): NamespacePlan {
   const chains: Chain[] = dnsChains(ports?.udp ?? UDP_PORT_TOKEN, ports?.tcp ?? TCP_PORT_TOKEN);
 
   const vips = visibleVips(ctx, task);
-  const marks = assignVipMarks(vips.map((v) => v.label), ctx.facts.marks.get(task.netns));
+  const marks = assignVipMarks(vips.map((v) => v.key), ctx.facts.marks.get(task.netns));
   const markRules: string[] = [];
   const snatRules: string[] = [];
   const ipvs: VirtualService[] = [];
   for (const vip of vips) {
-    const mark = marks.get(vip.label)!;
+    const mark = marks.get(vip.key)!;
     const service = vip.service;
-    markRules.push(`-d ${host(vip.address, 4)} ${comment(vip.label)} ${setMark(mark)}`);
+    const label = vip.key;
+    markRules.push(`-d ${host(vip.address, 4)} ${comment(label)} ${setMark(mark)}`);
     // SNAT on the fwmark rather than `-m ipvs`: the match needs no IPVS module, so
     // this table still applies on a kernel without IPVS.
-    snatRules.push(`${matchMark(mark)} ${comment(vip.label)} -j SNAT --to-source ${vip.taskAddress}`);
-    ipvs.push(virtualService(service, mark, vip.label, realServers(ctx, service.name, vip.network, 0)));
+    snatRules.push(`${matchMark(mark)} ${comment(label)} -j SNAT --to-source ${vip.taskAddress}`);
+    const balances = { kind: 'vip', service: service.name, network: vip.network } as const;
+    ipvs.push(virtualService(service, balances, mark, label, realServers(ctx, service.name, vip.network, 0)));
   }
   if (vips.length > 0) chains.push(...markAndSnatChains('OUTPUT', markRules, snatRules));
   return {
@@ -81,7 +84,7 @@ function visibleVips(ctx: PlanContext, task: Task): Vip[] {
       const address = service.vips[network];
       const taskAddress = task.addresses[network];
       if (address === undefined || taskAddress === undefined) continue;
-      vips.push({ label: `${service.name}/${network}`, service, network, address, taskAddress });
+      vips.push({ key: vipKey({ service: service.name, network }), service, network, address, taskAddress });
     }
   }
   return vips;

@@ -1,6 +1,6 @@
 // The desired kernel state of one node, namespace by namespace. Pure data: the
 // renderers turn it into text, the reconciler compares it with what it observes.
-import type { Family, Scheduler } from '../catalog/types.js';
+import type { Family, Protocol, Scheduler } from '../catalog/types.js';
 
 export type Table = 'mangle' | 'nat' | 'filter';
 export const TABLES: readonly Table[] = ['mangle', 'nat', 'filter'];
@@ -42,8 +42,30 @@ export interface RealServer {
   readonly task: string;
 }
 
+/**
+ * What a virtual service balances, for the code: a service's VIP on one network
+ * (in a task namespace, or the ingress VIP in the sandbox), or one published
+ * ingress port (sandbox). Nothing reads this back out of the label.
+ */
+export type Balanced =
+  | { readonly kind: 'vip'; readonly service: string; readonly network: string }
+  | { readonly kind: 'port'; readonly service: string; readonly protocol: Protocol; readonly port: number };
+
+/**
+ * The key of `Balanced` on a VirtualService. A symbol, because JSON.stringify
+ * skips symbol keys: `plan --format json` is a published form and stays as it
+ * was, while object spreads and deepEqual still carry the field.
+ */
+export const BALANCES: unique symbol = Symbol('vipmesh.balances');
+
+/** The identity of a VIP in stored state and in fwmark assignment: "service/network". */
+export function vipKey(vip: { readonly service: string; readonly network: string }): string {
+  return `${vip.service}/${vip.network}`;
+}
+
 export interface VirtualService {
-  /** What it balances, for people: "whoami/appnet" or "whoami 8080/tcp". */
+  readonly [BALANCES]: Balanced;
+  /** What it balances, for people only: "whoami/appnet" or "whoami 8080/tcp". */
   readonly label: string;
   readonly fwmark: number;
   readonly scheduler: Scheduler;
@@ -91,7 +113,7 @@ export interface NodeFacts {
   readonly kernelRelease: string;
   /** Namespace path → ports the running agent's resolver holds there. */
   readonly resolverPorts: ReadonlyMap<string, ResolverPorts>;
-  /** Namespace key → (VIP label "service/network" → fwmark already programmed there). */
+  /** Namespace key → (vipKey() → fwmark already programmed there). */
   readonly marks: ReadonlyMap<string, ReadonlyMap<string, number>>;
   /** Local task name → the agent's latest probe verdict (true = passing). */
   readonly probes: ReadonlyMap<string, boolean>;

@@ -1,9 +1,8 @@
 // Desired virtual services vs observed ones (vipmesh's fwmark block only) →
-// minimal ipvsadm commands, with graceful draining of leaving real servers.
-import type { ObservedIpvs, ObservedRealServer, ObservedService } from '../kernel/types.js';
+// minimal IPVS operations, with graceful draining of leaving real servers.
+import type { IpvsOp, ObservedIpvs, ObservedRealServer, ObservedService } from '../kernel/types.js';
 import { isVipmeshMark } from '../plan/marks.js';
-import type { RealServer, VirtualService } from '../plan/types.js';
-import { realServerLine, serviceLine } from '../render/ipvs.js';
+import { BALANCES, type VirtualService } from '../plan/types.js';
 import type { Change, DiffOptions } from './types.js';
 
 export function drainKey(fwmark: number, address: string, port: number): string {
@@ -21,37 +20,42 @@ function sameService(want: VirtualService, have: ObservedService): boolean {
  * connection end to wait for, so its leaving real servers go at once.
  */
 function isUdpPortService(vs: VirtualService): boolean {
-  return / \d+\/udp$/.test(vs.label);
+  const balances = vs[BALANCES];
+  return balances.kind === 'port' && balances.protocol === 'udp';
+}
+
+function serviceOp(kind: 'add-service' | 'edit-service', vs: VirtualService): IpvsOp {
+  return { kind, fwmark: vs.fwmark, scheduler: vs.scheduler, persistence: vs.persistence };
 }
 
 export function diffIpvs(
   desired: readonly VirtualService[],
   observed: ObservedIpvs,
   options: DiffOptions,
-): { commands: string[]; changes: Change[]; draining: Map<string, number> } {
-  const commands: string[] = [];
+): { ops: IpvsOp[]; changes: Change[]; draining: Map<string, number> } {
+  const ops: IpvsOp[] = [];
   const changes: Change[] = [];
   const draining = new Map<string, number>();
-  if (!observed.available) return { commands, changes, draining };
+  if (!observed.available) return { ops, changes, draining };
 
   const have = new Map(observed.services.filter((s) => isVipmeshMark(s.fwmark)).map((s) => [s.fwmark, s]));
   for (const want of desired) {
     const current = have.get(want.fwmark);
     have.delete(want.fwmark);
     if (current === undefined) {
-      commands.push(serviceLine(want));
+      ops.push(serviceOp('add-service', want));
       changes.push({ text: `+ ipvs ${serviceText(want)}`, drift: true });
     } else if (!sameService(want, current)) {
-      commands.push(serviceLine(want).replace(/^-A /, '-E '));
+      ops.push(serviceOp('edit-service', want));
       changes.push({ text: `~ ipvs ${serviceText(want)} (was ${current.scheduler}${current.persistence ? ` -p ${current.persistence}` : ''})`, drift: true });
     }
-    diffRealServers(want, current?.realServers ?? [], options, commands, changes, draining);
+    diffRealServers(want, current?.realServers ?? [], options, ops, changes, draining);
   }
   for (const stale of have.values()) {
-    commands.push(`-D -f ${stale.fwmark}`);
+    ops.push({ kind: 'delete-service', fwmark: stale.fwmark });
     changes.push({ text: `- ipvs fwmark ${stale.fwmark}`, drift: true });
   }
-  return { commands, changes, draining };
+  return { ops, changes, draining };
 }
 
 function serviceText(vs: VirtualService): string {
@@ -62,29 +66,32 @@ function diffRealServers(
   want: VirtualService,
   have: readonly ObservedRealServer[],
   options: DiffOptions,
-  commands: string[],
+  ops: IpvsOp[],
   changes: Change[],
   draining: Map<string, number>,
 ): void {
+  const fwmark = want.fwmark;
   const current = new Map(have.map((rs) => [rsName(rs), rs]));
   for (const rs of want.realServers) {
     const seen = current.get(rsName(rs));
     current.delete(rsName(rs));
+    const server = { fwmark, address: rs.address, port: rs.port, weight: rs.weight };
     if (seen === undefined) {
-      commands.push(realServerLine(want.fwmark, rs));
-      changes.push({ text: `+ ipvs fwmark ${want.fwmark} real server ${rsName(rs)} weight ${rs.weight} (${rs.task})`, drift: true });
+      ops.push({ kind: 'add-real-server', ...server });
+      changes.push({ text: `+ ipvs fwmark ${fwmark} real server ${rsName(rs)} weight ${rs.weight} (${rs.task})`, drift: true });
     } else if (seen.weight !== rs.weight || seen.forward !== 'Masq') {
-      commands.push(realServerLine(want.fwmark, rs).replace(/^-a /, '-e '));
-      changes.push({ text: `~ ipvs fwmark ${want.fwmark} real server ${rsName(rs)} weight ${seen.weight} -> ${rs.weight}`, drift: true });
+      ops.push({ kind: 'edit-real-server', ...server });
+      changes.push({ text: `~ ipvs fwmark ${fwmark} real server ${rsName(rs)} weight ${seen.weight} -> ${rs.weight}`, drift: true });
     }
   }
   for (const leaving of current.values()) {
-    const key = drainKey(want.fwmark, leaving.address, leaving.port);
-    const name = `ipvs fwmark ${want.fwmark} real server ${rsName(leaving)}`;
+    const key = drainKey(fwmark, leaving.address, leaving.port);
+    const name = `ipvs fwmark ${fwmark} real server ${rsName(leaving)}`;
     const connections = leaving.activeConnections + leaving.inactiveConnections;
     const stopped = options.taskRunning(leaving.address) === false;
+    const remove: IpvsOp = { kind: 'delete-real-server', fwmark, address: leaving.address, port: leaving.port };
     if (stopped || isUdpPortService(want) || connections === 0) {
-      commands.push(`-d -f ${want.fwmark} -r ${rsName(leaving)}`);
+      ops.push(remove);
       const why = stopped ? 'its task stopped' : connections === 0 ? 'no connections left' : 'UDP';
       // Finishing a drain that was already under way is not drift.
       changes.push({ text: `- ${name} (${why})`, drift: leaving.weight !== 0 });
@@ -92,12 +99,11 @@ function diffRealServers(
     }
     const started = options.drainStarted.get(key) ?? options.now;
     if (leaving.weight !== 0) {
-      const stub: RealServer = { address: leaving.address, port: leaving.port, weight: 0, task: '' };
-      commands.push(realServerLine(want.fwmark, stub).replace(/^-a /, '-e '));
+      ops.push({ kind: 'edit-real-server', fwmark, address: leaving.address, port: leaving.port, weight: 0 });
       changes.push({ text: `~ ${name} weight ${leaving.weight} -> 0 (draining ${connections} connections)`, drift: true });
       draining.set(key, options.now);
     } else if (options.now - started >= want.drainTimeout * 1000) {
-      commands.push(`-d -f ${want.fwmark} -r ${rsName(leaving)}`);
+      ops.push(remove);
       changes.push({ text: `- ${name} (drain timeout ${want.drainTimeout}s, ${connections} connections cut)`, drift: false });
     } else {
       draining.set(key, started);

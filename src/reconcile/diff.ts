@@ -26,5 +26,5 @@ export function diffNamespace(desired: DesiredNamespace, observed: ObservedNames
     sysctls.push(s);
     changes.push({ text: `~ sysctl ${s.name} ${current ?? '(absent)'} -> ${s.value}`, drift: true });
   }
-  return { restore, ipvs: ipvs.commands, sysctls, changes, draining: ipvs.draining };
+  return { restore, ipvs: ipvs.ops, sysctls, changes, draining: ipvs.draining };
 }

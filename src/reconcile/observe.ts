@@ -1,7 +1,8 @@
 // Reading one namespace's vipmesh state through the Kernel interface.
 import type { Family } from '../catalog/types.js';
 import type { Kernel, ObservedIptables, ObservedIpvs } from '../kernel/types.js';
-import type { NamespaceRole } from '../plan/types.js';
+import { comment } from '../plan/rules.js';
+import { BALANCES, vipKey, type NamespaceRole, type VirtualService } from '../plan/types.js';
 import type { ObservedNamespace } from './types.js';
 
 export interface ObserveTarget {
@@ -26,16 +27,34 @@ export async function observeNamespace(kernel: Kernel, target: ObserveTarget): P
   return { iptables, ipvs, sysctls };
 }
 
-const VIP_MARK_RULE = /--comment "([^" ]+\/[^" ]+)" -j MARK --set-xmark (0x[0-9a-f]+)\/0xffffffff$/;
+// The tail of a mark rule as iptables-save prints it.
+const SET_MARK = / -j MARK --set-xmark (0x[0-9a-f]+)\/0xffffffff$/;
 
-/** VIP label → fwmark of every VIP mark rule already programmed (SPEC: a mark, once programmed, stays). */
-export function programmedMarks(observed: ObservedNamespace): Map<string, number> {
+/**
+ * vipKey() → fwmark of each planned VIP whose mark rule is already programmed
+ * (SPEC §2: a mark, once programmed, stays). A rule is the VIP's when it carries
+ * exactly the comment the plan gives that VIP; nothing is read out of the comment.
+ */
+export function programmedMarks(observed: ObservedNamespace, planned: readonly VirtualService[]): Map<string, number> {
+  const byComment = new Map<string, string>();
+  for (const vs of planned) {
+    const balances = vs[BALANCES];
+    if (balances.kind === 'vip') byComment.set(comment(vs.label), vipKey(balances));
+  }
   const marks = new Map<string, number>();
+  if (byComment.size === 0) return marks;
   for (const rules of observed.iptables.get(4)?.mangle.chains.values() ?? []) {
     for (const rule of rules) {
-      const match = VIP_MARK_RULE.exec(rule);
-      if (match) marks.set(match[1]!, Number.parseInt(match[2]!, 16));
+      const mark = SET_MARK.exec(rule);
+      if (mark === null) continue;
+      const head = rule.slice(0, mark.index);
+      const at = head.indexOf(COMMENT);
+      const key = at < 0 ? undefined : byComment.get(head.slice(at));
+      if (key !== undefined) marks.set(key, Number.parseInt(mark[1]!, 16));
     }
   }
   return marks;
 }
+
+/** Where a comment match starts: comment() without its (empty) quoted text. */
+const COMMENT = comment('').slice(0, -'""'.length);

@@ -2,17 +2,27 @@
 // plan with the fwmarks already programmed, diff, and (unless only diffing) apply.
 // Namespaces are handled in parallel with a bound; one failing never stops the rest.
 import type { Catalog, Family } from '../catalog/types.js';
-import { KernelError, type Kernel } from '../kernel/types.js';
+import { KernelError, type IpvsOp, type Kernel } from '../kernel/types.js';
 import { planNode } from '../plan/index.js';
-import type { NamespacePlan, NamespaceRole, NodeFacts, NodePlan } from '../plan/types.js';
-import type { ManagedNamespace, StoredState } from '../state/store.js';
+import { BALANCES, vipKey, type NamespacePlan, type NodeFacts, type NodePlan } from '../plan/types.js';
+import type { StoredState } from '../state/store.js';
 import { diffNamespace } from './diff.js';
-import { fingerprint } from './fingerprint.js';
 import { diffIpvs } from './diff-ipvs.js';
+import { failure } from './failure.js';
+import { fingerprint } from './fingerprint.js';
+import { mapLimit } from './limit.js';
+import { nextState, type Handled } from './next-state.js';
 import { observeNamespace, programmedMarks } from './observe.js';
-import { NOTHING, type Change, type DesiredNamespace, type NamespaceChanges, type ObservedNamespace } from './types.js';
+import { mergeSpellings, targets, type NamespaceTarget } from './targets.js';
+import {
+  NOTHING, NO_WRITES, type Change, type DesiredNamespace, type DiffOptions, type Failure, type Mode, type NamespaceChanges,
+  type ObservedNamespace, type WriteCounts,
+} from './types.js';
 
-export type Mode = 'apply' | 'diff' | 'cleanup';
+export { mapLimit } from './limit.js';
+export type { NamespaceTarget } from './targets.js';
+
+export type { Mode } from './types.js';
 
 export interface ReconcileInput {
   readonly catalog: Catalog;
@@ -31,121 +41,122 @@ export interface ReconcileInput {
    * namespace waits for the next full pass.
    */
   readonly scope?: 'all' | 'changed';
+  /**
+   * Once aborted, no further namespace is started; those in flight finish. The
+   * result names the ones left, and the state keeps what it knew of them.
+   */
+  readonly signal?: AbortSignal;
 }
 
-export interface NamespaceResult {
-  readonly key: string;
-  readonly netns: string | null;
+export interface NamespaceResult extends NamespaceTarget {
   readonly changes: readonly Change[];
   /** Why this namespace could not be (fully) brought to the plan. */
-  readonly errors: readonly string[];
+  readonly errors: readonly Failure[];
   /** What could not even be compared (diff on a kernel without IPVS). */
   readonly warnings: readonly string[];
   /** True when the namespace was gone and nothing was planned for it. */
   readonly gone: boolean;
+  /** What reached the kernel here. */
+  readonly writes: WriteCounts;
 }
 
 export interface ReconcileResult {
   readonly namespaces: readonly NamespaceResult[];
   /** Namespaces a 'changed' pass left alone: their plan had not changed. */
   readonly skipped: readonly string[];
+  /** Namespaces not started because the pass was aborted. */
+  readonly notHandled: readonly NamespaceTarget[];
   readonly state: StoredState;
   /** False when no agent holds resolver ports and the DNS redirect was left alone. */
   readonly dnsManaged: boolean;
 }
 
-interface Target extends ManagedNamespace {
-  readonly key: string;
-}
-
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** Every namespace to look at: planned now, managed before, or a local task's that stopped. */
-function targets(plan: NodePlan, input: ReconcileInput): Target[] {
-  const found = new Map<string, Target>();
-  const add = (key: string, netns: string | null, role: NamespaceRole) => {
-    if (!found.has(key)) found.set(key, { key, netns, role });
-  };
-  for (const ns of plan.namespaces) add(ns.key, ns.netns, ns.role);
-  for (const [key, ns] of Object.entries(input.state.namespaces)) add(key, ns.netns, ns.role);
-  for (const task of Object.values(input.catalog.tasks)) {
-    if (task.node === input.node && (task.state !== 'running' || input.mode === 'cleanup')) add(task.netns, task.netns, 'task');
-  }
-  if (input.mode === 'cleanup') {
-    const node = input.catalog.nodes[input.node]!;
-    add(node.netns ?? 'host', node.netns ?? null, 'host');
-    if (node.ingressSandbox) add(node.ingressSandbox.netns, node.ingressSandbox.netns, 'ingress-sandbox');
-  }
-  return [...found.values()];
-}
-
-function families(target: Target, desired: NamespacePlan | undefined): Family[] {
+function families(target: NamespaceTarget, desired: NamespacePlan | undefined): Family[] {
   return target.role === 'host' || desired?.chains.some((c) => c.family === 6) ? [4, 6] : [4];
 }
 
 /** Up to this many changed services are read back one by one rather than all. */
 const TARGETED_READ_BACK = 16;
 
-/** The fwmarks to read back after writing `commands`, or undefined for the whole namespace. */
-export function readBackScope(commands: readonly string[]): ReadonlySet<number> | undefined {
-  const touched = new Set(commands.map((line) => Number(/ -f (\d+)/.exec(line)?.[1])));
+/** The fwmarks to read back after applying `ops`, or undefined for the whole namespace. */
+export function readBackScope(ops: readonly IpvsOp[]): ReadonlySet<number> | undefined {
+  const touched = new Set(ops.map((op) => op.fwmark));
   return touched.size <= TARGETED_READ_BACK ? touched : undefined;
 }
 
 type Outcome = NamespaceResult & { after?: NamespaceChanges };
+const NOT_STARTED = 'not-started' as const;
+
+function marksOf(state: StoredState): Map<string, ReadonlyMap<string, number>> {
+  return new Map(Object.entries(state.marks).map(([k, v]) => [k, new Map(Object.entries(v))]));
+}
 
 export async function reconcileNode(input: ReconcileInput): Promise<ReconcileResult> {
-  const storedMarks = new Map(Object.entries(input.state.marks).map(([k, v]) => [k, new Map(Object.entries(v))]));
-  const firstPlan = planNode(input.catalog, input.node, { ...input.facts, marks: storedMarks });
+  const planWith = (marks: ReadonlyMap<string, ReadonlyMap<string, number>>) =>
+    planNode(input.catalog, input.node, { ...input.facts, marks });
+  let firstPlan = planWith(marksOf(input.state));
+  const merged = await mergeSpellings(
+    input.kernel, targets(firstPlan, input.catalog, input.node, input.state, input.mode === 'cleanup'),
+    new Set(firstPlan.namespaces.map((ns) => ns.key)), input.state,
+  );
+  // State kept under another spelling of a namespace now counts for it.
+  const state = merged.state;
+  const storedMarks = marksOf(state);
+  if (state.marks !== input.state.marks) firstPlan = planWith(storedMarks);
   const firstByKey = byKey(firstPlan);
-  const unchanged = (target: Target): boolean => {
+  const unchanged = (target: NamespaceTarget): boolean => {
     const ns = firstByKey.get(target.key);
     return input.scope === 'changed' && input.mode === 'apply' && ns !== undefined &&
-      input.state.draining[target.key] === undefined && input.state.applied[target.key] === fingerprint(ns, manages(input, target));
+      state.draining[target.key] === undefined && state.applied[target.key] === fingerprint(ns, manages(input, target));
   };
-  const skipped: Target[] = [];
-  const all: Target[] = [];
-  for (const target of targets(firstPlan, input)) (unchanged(target) ? skipped : all).push(target);
+  const skipped: NamespaceTarget[] = [];
+  const all: NamespaceTarget[] = [];
+  for (const target of merged.targets) (unchanged(target) ? skipped : all).push(target);
   const limit = input.concurrency ?? 8;
   const marks = new Map<string, ReadonlyMap<string, number>>(storedMarks);
-  const pass = { input, taskRunning: taskIndex(input.catalog), marks, storedMarks };
+  const pass: Pass = { input, state, taskRunning: taskIndex(input.catalog), marks, storedMarks };
+  const start = (planned: ReadonlyMap<string, NamespacePlan>, mayReplan: boolean) =>
+    async (target: NamespaceTarget): Promise<Outcome | 'replan' | typeof NOT_STARTED> =>
+      input.signal?.aborted ? NOT_STARTED : handle(pass, target, planned, mayReplan);
 
   // The plan used the fwmarks the last reconcile kept; where a namespace holds
   // others (state lost, or changed by hand), the ones programmed win (SPEC §2),
   // so those namespaces are planned again and handled in a second round.
-  const first = await mapLimit(all, limit, (target) => handle(pass, target, firstByKey, true));
+  const first = await mapLimit(all, limit, start(firstByKey, true));
   const again = all.filter((_, i) => first[i] === 'replan');
   let plan = firstPlan;
-  const results = new Map<Target, Outcome>();
+  const results = new Map<NamespaceTarget, Outcome | typeof NOT_STARTED>();
   all.forEach((target, i) => {
     const r = first[i];
     if (r !== undefined && r !== 'replan') results.set(target, r);
   });
-  if (again.length > 0) {
-    plan = planNode(input.catalog, input.node, { ...input.facts, marks });
-    const second = await mapLimit(again, limit, (target) => handle(pass, target, byKey(plan), false));
-    again.forEach((target, i) => results.set(target, second[i] as Outcome));
+  if (again.length > 0 && input.signal?.aborted) {
+    for (const target of again) results.set(target, NOT_STARTED);
+  } else if (again.length > 0) {
+    plan = planWith(marks);
+    const second = await mapLimit(again, limit, start(byKey(plan), false));
+    again.forEach((target, i) => results.set(target, second[i] as Outcome | typeof NOT_STARTED));
   }
-  const ordered = all.map((target) => results.get(target)!);
+  const handled: Handled[] = [];
+  const notHandled: NamespaceTarget[] = [];
+  const namespaces: NamespaceResult[] = [];
+  for (const target of all) {
+    const outcome = results.get(target)!;
+    if (outcome === NOT_STARTED) {
+      notHandled.push(target);
+      continue;
+    }
+    const { after, ...result } = outcome;
+    namespaces.push(result);
+    handled.push({ target, result, ...(after ? { draining: after.draining } : {}) });
+  }
   return {
-    namespaces: ordered.map(({ after: _after, ...r }) => r),
+    namespaces,
     skipped: skipped.map((t) => t.key),
-    state: nextState(input, plan, all, ordered, marks, skipped),
+    notHandled,
+    state: input.mode === 'diff'
+      ? input.state
+      : nextState({ mode: input.mode, state, plan, handled, skipped, notHandled, manages: (t) => manages(input, t) }),
     dnsManaged: input.mode === 'cleanup' || input.facts.resolverPorts.size > 0,
   };
 }
@@ -156,6 +167,8 @@ function byKey(plan: NodePlan): ReadonlyMap<string, NamespacePlan> {
 
 interface Pass {
   readonly input: ReconcileInput;
+  /** The stored state, with entries of other spellings of a namespace moved to the one used. */
+  readonly state: StoredState;
   readonly taskRunning: (address: string) => boolean | undefined;
   /** Per namespace: the fwmarks programmed there (observed), else the stored ones. */
   readonly marks: Map<string, ReadonlyMap<string, number>>;
@@ -163,47 +176,60 @@ interface Pass {
 }
 
 /** The DNS redirect is vipmesh's to write only while an agent holds resolver ports there. */
-function manages(input: ReconcileInput, target: Target): boolean {
+function manages(input: ReconcileInput, target: NamespaceTarget): boolean {
   return input.mode === 'cleanup' || (target.netns !== null && input.facts.resolverPorts.has(target.netns));
 }
 
-function sameMarks(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number> | undefined): boolean {
-  if (a.size !== (b?.size ?? 0)) return false;
-  for (const [label, mark] of a) if (b?.get(label) !== mark) return false;
-  return true;
+/** Do the marks programmed for the planned VIPs differ from the stored ones? */
+function marksMoved(ns: NamespacePlan, programmed: ReadonlyMap<string, number>, stored: ReadonlyMap<string, number> | undefined): boolean {
+  for (const vs of ns.ipvs) {
+    const balances = vs[BALANCES];
+    if (balances.kind !== 'vip') continue;
+    const key = vipKey(balances);
+    if (programmed.get(key) !== stored?.get(key)) return true;
+  }
+  return false;
 }
 
 /** Observe, diff and (unless diffing) apply one namespace. */
-async function handle(pass: Pass, target: Target, planned: ReadonlyMap<string, NamespacePlan>, mayReplan: boolean): Promise<Outcome | 'replan'> {
+async function handle(pass: Pass, target: NamespaceTarget, planned: ReadonlyMap<string, NamespacePlan>, mayReplan: boolean): Promise<Outcome | 'replan'> {
   const { input } = pass;
   const { kernel } = input;
   const ns = input.mode === 'cleanup' ? undefined : planned.get(target.key);
+  const base = { key: target.key, netns: target.netns, role: target.role, warnings: [], writes: NO_WRITES };
   const failed = (error: unknown): Outcome => {
-    const gone = error instanceof KernelError && error.kind === 'no-namespace';
+    const found = failure(error, 'read');
+    const gone = found.kind === 'namespace_gone';
     // A namespace that is gone and no longer planned needs nothing: forget it.
-    if (gone && ns === undefined) return { key: target.key, netns: target.netns, changes: [], errors: [], warnings: [], gone: true };
-    return { key: target.key, netns: target.netns, changes: [], errors: [message(error)], warnings: [], gone };
+    if (gone && ns === undefined) return { ...base, changes: [], errors: [], gone: true };
+    return { ...base, changes: [], errors: [found], gone };
   };
   try {
-    if (!(await kernel.namespaceExists(target.netns))) return failed(new KernelError(`namespace ${target.netns} does not exist`, 'no-namespace'));
+    if (!(await kernel.namespaceExists(target.netns))) return failed(goneError(target));
     const seen = await observeNamespace(kernel, {
       netns: target.netns, role: target.role, families: families(target, ns),
       sysctls: ns?.sysctls.map((s) => s.name) ?? [],
     });
-    const programmed = programmedMarks(seen);
+    const programmed = programmedMarks(seen, ns?.ipvs ?? []);
     pass.marks.set(target.key, programmed);
-    if (mayReplan && ns !== undefined && !sameMarks(programmed, pass.storedMarks.get(target.key))) return 'replan';
+    if (mayReplan && ns !== undefined && marksMoved(ns, programmed, pass.storedMarks.get(target.key))) return 'replan';
     const desired: DesiredNamespace = ns ?? NOTHING;
     const manageDns = manages(input, target);
-    const drainStarted = new Map(Object.entries(input.state.draining[target.key] ?? {}));
-    const options = { manageDns, now: input.now, drainStarted, taskRunning: pass.taskRunning };
+    const drainStarted = new Map(Object.entries(pass.state.draining[target.key] ?? {}));
+    const options: DiffOptions = { manageDns, now: input.now, drainStarted, taskRunning: pass.taskRunning };
     const changes = diffNamespace(desired, seen, options);
-    const base = { key: target.key, netns: target.netns, changes: changes.changes, gone: false, after: changes };
-    if (input.mode === 'diff') return { ...base, errors: [], warnings: ipvsErrors(desired, seen, 'not compared') };
-    return { ...base, errors: await apply(kernel, target, desired, seen, changes, options), warnings: [] };
+    const outcome = { ...base, changes: changes.changes, gone: false, after: changes };
+    if (input.mode === 'diff') {
+      return { ...outcome, errors: [], warnings: ipvsUnavailable(desired, seen, 'not compared').map((f) => f.message) };
+    }
+    return { ...outcome, ...(await apply(kernel, target, desired, seen, changes, options)) };
   } catch (error) {
     return failed(error);
   }
+}
+
+function goneError(target: NamespaceTarget): KernelError {
+  return new KernelError(`namespace ${target.netns} does not exist`, 'no-namespace');
 }
 
 function taskIndex(catalog: Catalog): (address: string) => boolean | undefined {
@@ -214,20 +240,22 @@ function taskIndex(catalog: Catalog): (address: string) => boolean | undefined {
   return (address) => running.get(address);
 }
 
-function ipvsErrors(desired: DesiredNamespace, seen: ObservedNamespace, what = 'not written'): string[] {
-  return desired.ipvs.length > 0 && !seen.ipvs.available ? [`IPVS state ${what}: ${seen.ipvs.reason}`] : [];
+function ipvsUnavailable(desired: DesiredNamespace, seen: ObservedNamespace, what = 'not written'): Failure[] {
+  return desired.ipvs.length > 0 && !seen.ipvs.available ? [{ kind: 'no_ipvs', message: `IPVS state ${what}: ${seen.ipvs.reason}` }] : [];
 }
 
 async function apply(
-  kernel: Kernel, target: Target, desired: DesiredNamespace, seen: ObservedNamespace,
-  changes: NamespaceChanges, options: Parameters<typeof diffNamespace>[2],
-): Promise<string[]> {
-  const errors: string[] = [];
+  kernel: Kernel, target: NamespaceTarget, desired: DesiredNamespace, seen: ObservedNamespace,
+  changes: NamespaceChanges, options: DiffOptions,
+): Promise<{ errors: Failure[]; writes: WriteCounts }> {
+  const errors: Failure[] = [];
+  const writes = { ...NO_WRITES };
   for (const [family, text] of changes.restore) {
     try {
       await kernel.restoreIptables(target.netns, family, text);
+      writes.iptables++;
     } catch (error) {
-      errors.push(`iptables${family === 6 ? ' (IPv6)' : ''}: ${message(error)}`);
+      errors.push(failure(error, 'iptables', `iptables${family === 6 ? ' (IPv6)' : ''}: `));
     }
   }
   if (errors.length === 0 && options.manageDns && target.netns !== null && dnsPortsMoved(desired, seen)) {
@@ -235,35 +263,39 @@ async function apply(
     // keeps its source port would go on reaching the resolver's old port.
     try {
       await kernel.forgetDnsFlows(target.netns);
+      writes.conntrack++;
     } catch (error) {
-      errors.push(message(error));
+      errors.push(failure(error, 'conntrack'));
     }
   }
-  const ipvsReady = seen.ipvs.available;
-  if (!ipvsReady) {
-    errors.push(...ipvsErrors(desired, seen));
+  if (!seen.ipvs.available) {
+    errors.push(...ipvsUnavailable(desired, seen));
   } else if (changes.ipvs.length > 0) {
     try {
       await kernel.applyIpvs(target.netns, changes.ipvs);
+      writes.ipvs++;
       // ipvsadm -R reports only its last line's failure: read back and compare,
       // only the services written when they are few.
       const scope = readBackScope(changes.ipvs);
       const after = await kernel.readIpvs(target.netns, scope && [...scope]);
       const wanted = scope ? desired.ipvs.filter((v) => scope.has(v.fwmark)) : desired.ipvs;
       const left = diffIpvs(wanted, after, options).changes.filter((c) => c.drift);
-      if (left.length > 0) errors.push(`IPVS did not take every change; still different: ${left.map((c) => c.text).join('; ')}`);
+      if (left.length > 0) {
+        errors.push({ kind: 'ipvs_rejected', message: `IPVS did not take every change; still different: ${left.map((c) => c.text).join('; ')}` });
+      }
     } catch (error) {
-      errors.push(`IPVS: ${message(error)}`);
+      errors.push(failure(error, 'ipvs', 'IPVS: '));
     }
   }
   if (changes.sysctls.length > 0) {
     try {
       await kernel.writeSysctls(target.netns, changes.sysctls);
+      writes.sysctl++;
     } catch (error) {
-      errors.push(`sysctl: ${message(error)}`);
+      errors.push(failure(error, 'sysctl', 'sysctl: '));
     }
   }
-  return errors;
+  return { errors, writes };
 }
 
 /** Was a DNS redirect in place that now points at other resolver ports? */
@@ -274,35 +306,3 @@ function dnsPortsMoved(desired: DesiredNamespace, seen: ObservedNamespace): bool
 }
 
 const DNS_OUTPUT = 'VIPMESH-DNS-OUTPUT';
-
-function nextState(
-  input: ReconcileInput, plan: NodePlan, all: readonly Target[],
-  results: readonly Outcome[], marks: ReadonlyMap<string, ReadonlyMap<string, number>>, skipped: readonly Target[],
-): StoredState {
-  if (input.mode === 'diff') return input.state;
-  const namespaces: Record<string, ManagedNamespace> = {};
-  const draining: Record<string, Record<string, number>> = {};
-  const keptMarks: Record<string, Record<string, number>> = {};
-  const applied: Record<string, string> = {};
-  const planned = byKey(plan);
-  all.forEach((target, i) => {
-    const result = results[i]!;
-    // Keep what is planned, and what could not be cleaned yet, for the next pass.
-    const ns = input.mode === 'cleanup' ? undefined : planned.get(target.key);
-    if (ns !== undefined || (!result.gone && result.errors.length > 0)) namespaces[target.key] = { netns: target.netns, role: target.role };
-    if (result.after && result.after.draining.size > 0) draining[target.key] = Object.fromEntries(result.after.draining);
-    if (ns === undefined) return;
-    keptMarks[target.key] = Object.fromEntries(marks.get(target.key) ?? []);
-    if (result.errors.length === 0 && !result.gone) applied[target.key] = fingerprint(ns, manages(input, target));
-  });
-  for (const target of skipped) {
-    namespaces[target.key] = { netns: target.netns, role: target.role };
-    keptMarks[target.key] = Object.fromEntries(marks.get(target.key) ?? []);
-    applied[target.key] = input.state.applied[target.key]!;
-  }
-  for (const ns of plan.namespaces) {
-    const vips = ns.ipvs.filter((v) => v.label.includes('/'));
-    if (vips.length > 0 && input.mode !== 'cleanup') keptMarks[ns.key] = Object.fromEntries(vips.map((v) => [v.label, v.fwmark]));
-  }
-  return { namespaces, draining, marks: keptMarks, applied };
-}

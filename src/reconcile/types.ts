@@ -1,6 +1,8 @@
 import type { Family } from '../catalog/types.js';
-import type { ObservedIptables, ObservedIpvs } from '../kernel/types.js';
+import type { IpvsOp, ObservedIptables, ObservedIpvs } from '../kernel/types.js';
 import type { NamespacePlan, Sysctl } from '../plan/types.js';
+
+export type Mode = 'apply' | 'diff' | 'cleanup';
 
 /** What one namespace holds now, as far as vipmesh is concerned. */
 export interface ObservedNamespace {
@@ -18,8 +20,8 @@ export interface Change {
 export interface NamespaceChanges {
   /** iptables-restore text per family; absent when that family needs nothing. */
   readonly restore: ReadonlyMap<Family, string>;
-  /** ipvsadm -R lines. */
-  readonly ipvs: readonly string[];
+  /** IPVS changes, in the order they are applied (one batch). */
+  readonly ipvs: readonly IpvsOp[];
   readonly sysctls: readonly Sysctl[];
   readonly changes: readonly Change[];
   /** Real servers draining after this pass: key → when draining started (ms). */
@@ -39,3 +41,30 @@ export interface DiffOptions {
 export type DesiredNamespace = Pick<NamespacePlan, 'chains' | 'ipvs' | 'sysctls'>;
 
 export const NOTHING: DesiredNamespace = { chains: [], ipvs: [], sysctls: [] };
+
+/**
+ * Why a namespace could not be brought to the plan: a small fixed set, the
+ * `reason` label of vipmesh_sync_failures_total.
+ */
+export const FAILURE_KINDS = ['no_ipvs', 'namespace_gone', 'iptables_rejected', 'ipvs_rejected', 'timeout', 'other'] as const;
+export type FailureKind = (typeof FAILURE_KINDS)[number];
+
+export interface Failure {
+  readonly kind: FailureKind;
+  /** One sentence for the operator, as printed after `vipmesh: <namespace>: `. */
+  readonly message: string;
+}
+
+/** Writes that reached the kernel (each one all or nothing), per namespace or summed. */
+export interface WriteCounts {
+  /** iptables-restore transactions (one per family written). */
+  readonly iptables: number;
+  /** IPVS batches (one `ipvsadm -R` each). */
+  readonly ipvs: number;
+  /** Sysctl batches. */
+  readonly sysctl: number;
+  /** Conntrack flushes after the resolver's ports moved. */
+  readonly conntrack: number;
+}
+
+export const NO_WRITES: WriteCounts = { iptables: 0, ipvs: 0, sysctl: 0, conntrack: 0 };

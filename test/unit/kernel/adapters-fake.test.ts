@@ -1,11 +1,16 @@
 // The adapters' decisions that need no kernel: backend detection, binary choice,
-// how sysctl names and values reach the shell. A fake runner records commands.
+// how sysctl names and values and IPVS changes reach their programs, timeouts,
+// namespace identity. A fake runner records commands.
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'node:test';
 import type { Command, ExecResult, Runner, RunnerStats } from '../../../src/kernel/exec.js';
 import { createKernel, detectBackend } from '../../../src/kernel/index.js';
 import { iptablesProgram } from '../../../src/kernel/iptables.js';
-import { KernelError } from '../../../src/kernel/types.js';
+import { renderIpvsOps } from '../../../src/kernel/ipvs.js';
+import { KernelError, type IpvsOp } from '../../../src/kernel/types.js';
 
 function fakeRunner(answer: (command: Command) => Partial<ExecResult>): Runner & { commands: Command[] } {
   const stats: RunnerStats = { spawns: 0, commands: 0, bytesWritten: 0 };
@@ -102,13 +107,66 @@ test('a failed sysctl write names the sysctl, and a missing IPVS sysctl says IPV
   );
 });
 
-test('an empty IPVS change list spawns nothing; a multi-line command is refused', async () => {
+test('an empty IPVS change list spawns nothing; a field with a newline is refused', async () => {
   const runner = fakeRunner(() => ({}));
   const kernel = createKernel(runner, { backend: 'nft' });
   await kernel.applyIpvs(SELF, []);
   assert.equal(runner.stats.spawns, 0);
-  await assert.rejects(kernel.applyIpvs(SELF, ['-D -f 1\n-C']), KernelError);
+  await assert.rejects(kernel.applyIpvs(SELF, [{ kind: 'add-service', fwmark: 1, scheduler: 'rr\n-C', persistence: 0 }]), KernelError);
   assert.equal(runner.stats.spawns, 0);
+});
+
+test('IPVS changes reach ipvsadm -R as one batch of the lines ipvsadm-save prints', async () => {
+  const runner = fakeRunner(() => ({}));
+  const kernel = createKernel(runner, { backend: 'nft' });
+  const ops: IpvsOp[] = [
+    { kind: 'add-service', fwmark: 1452277761, scheduler: 'rr', persistence: 0 },
+    { kind: 'edit-service', fwmark: 1452277762, scheduler: 'sh', persistence: 300 },
+    { kind: 'delete-service', fwmark: 1452277763 },
+    { kind: 'add-real-server', fwmark: 1452277761, address: '10.0.1.3', port: 0, weight: 1 },
+    { kind: 'edit-real-server', fwmark: 1452277762, address: '10.0.1.4', port: 80, weight: 0 },
+    { kind: 'delete-real-server', fwmark: 1452277762, address: '10.0.1.5', port: 80 },
+  ];
+  await kernel.applyIpvs(SELF, ops);
+  assert.equal(runner.stats.spawns, 1);
+  assert.deepEqual(runner.commands[0]?.args, ['-R']);
+  assert.equal(runner.commands[0]?.input, [
+    '-A -f 1452277761 -s rr',
+    '-E -f 1452277762 -s sh -p 300',
+    '-D -f 1452277763',
+    '-a -f 1452277761 -r 10.0.1.3:0 -m -w 1',
+    '-e -f 1452277762 -r 10.0.1.4:80 -m -w 0',
+    '-d -f 1452277762 -r 10.0.1.5:80',
+    '',
+  ].join('\n'));
+  assert.equal(renderIpvsOps(ops), runner.commands[0]?.input);
+});
+
+test('a command that runs out of time fails the call as a timeout, naming the command', async () => {
+  const runner = fakeRunner(() => ({ exitCode: -1, failure: 'timed out after 30000 ms' }));
+  const kernel = createKernel(runner, { backend: 'nft' });
+  await assert.rejects(kernel.applyIpvs(SELF, [{ kind: 'delete-service', fwmark: 1452277763 }]), (e: unknown) =>
+    e instanceof KernelError && e.kind === 'timeout' && /timed out after 30000 ms/.test(e.message));
+  await assert.rejects(kernel.forgetDnsFlows(SELF), (e: unknown) => e instanceof KernelError && e.kind === 'timeout');
+  await assert.rejects(kernel.writeSysctls(SELF, [{ name: 'net.ipv4.ip_forward', value: '1' }]), (e: unknown) =>
+    e instanceof KernelError && e.kind === 'timeout');
+  const refused = fakeRunner(() => ({ exitCode: 2, stderr: 'Memory allocation problem' }));
+  await assert.rejects(createKernel(refused, { backend: 'nft' }).applyIpvs(SELF, [{ kind: 'delete-service', fwmark: 1 }]), (e: unknown) =>
+    e instanceof KernelError && e.kind === 'rejected');
+});
+
+test('one namespace spelled two ways has one identity; a missing path has none', async (t) => {
+  const kernel = createKernel(fakeRunner(() => ({})), { backend: 'nft' });
+  const dir = await mkdtemp(join(tmpdir(), 'vipmesh-nsid-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await symlink('/proc/self/ns/net', join(dir, 'link'));
+  const own = await kernel.namespaceId(null);
+  assert.ok(own !== undefined);
+  assert.equal(await kernel.namespaceId(SELF), own);
+  assert.equal(await kernel.namespaceId('/proc//self/ns/../ns/net'), own);
+  assert.equal(await kernel.namespaceId(join(dir, 'link')), own);
+  assert.notEqual(await kernel.namespaceId('/proc/self/status'), own);
+  assert.equal(await kernel.namespaceId('/run/netns/vipmesh-no-such-namespace'), undefined);
 });
 
 test('a path that is not a namespace does not exist; null (the agent\'s own) always does', async () => {

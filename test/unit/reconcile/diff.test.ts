@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import type { ObservedIptables, ObservedIpvs, ObservedService, ObservedTable } from '../../../src/kernel/types.js';
-import type { Chain, VirtualService } from '../../../src/plan/types.js';
+import type { IpvsOp, ObservedIptables, ObservedIpvs, ObservedService, ObservedTable } from '../../../src/kernel/types.js';
+import { ipvsadmLine } from '../../../src/kernel/ipvs.js';
+import { BALANCES, type Chain, type VirtualService } from '../../../src/plan/types.js';
 import { diffNamespace } from '../../../src/reconcile/diff.js';
 import { drainKey } from '../../../src/reconcile/diff-ipvs.js';
 import type { DiffOptions, ObservedNamespace } from '../../../src/reconcile/types.js';
@@ -28,12 +29,14 @@ const options = (over: Partial<DiffOptions> = {}): DiffOptions => ({
   manageDns: true, now: 1_000_000, drainStarted: new Map(), taskRunning: () => true, ...over,
 });
 const vs = (over: Partial<VirtualService> = {}): VirtualService => ({
-  label: 'web/appnet', fwmark: 0x56900001, scheduler: 'rr', persistence: 0, drainTimeout: 60,
+  [BALANCES]: { kind: 'vip', service: 'web', network: 'appnet' }, label: 'web/appnet', fwmark: 0x56900001, scheduler: 'rr', persistence: 0, drainTimeout: 60,
   realServers: [{ address: '10.0.1.11', port: 0, weight: 1, task: 'web.1' }], ...over,
 });
 const rs = (address: string, weight: number, active = 0, inactive = 0) => ({
   address, port: 0, weight, forward: 'Masq', activeConnections: active, inactiveConnections: inactive,
 });
+/** The IPVS changes as the `ipvsadm -R` lines they become. */
+const lines = (ops: readonly IpvsOp[]) => ops.map(ipvsadmLine);
 const svc = (over: Partial<ObservedService> = {}): ObservedService => ({
   fwmark: 0x56900001, scheduler: 'rr', persistence: 0, realServers: [rs('10.0.1.11', 1)], ...over,
 });
@@ -92,15 +95,15 @@ test('without an agent the DNS chains are neither added, changed nor removed', (
 test('IPVS: new, edited and stale services; foreign services are left alone', () => {
   const foreign = svc({ fwmark: 100 });
   const fresh = diffNamespace({ chains: [], ipvs: [vs()], sysctls: [] }, observed(tables({}), { available: true, services: [foreign] }), options());
-  assert.deepEqual(fresh.ipvs, ['-A -f 1452277761 -s rr', '-a -f 1452277761 -r 10.0.1.11:0 -m -w 1']);
+  assert.deepEqual(lines(fresh.ipvs), ['-A -f 1452277761 -s rr', '-a -f 1452277761 -r 10.0.1.11:0 -m -w 1']);
   const edited = diffNamespace({ chains: [], ipvs: [vs({ scheduler: 'wlc', persistence: 30 })], sysctls: [] },
     observed(tables({}), { available: true, services: [svc(), foreign] }), options());
-  assert.deepEqual(edited.ipvs, ['-E -f 1452277761 -s wlc -p 30']);
+  assert.deepEqual(lines(edited.ipvs), ['-E -f 1452277761 -s wlc -p 30']);
   const stale = diffNamespace({ chains: [], ipvs: [], sysctls: [] }, observed(tables({}), { available: true, services: [svc(), foreign] }), options());
-  assert.deepEqual(stale.ipvs, ['-D -f 1452277761']);
+  assert.deepEqual(lines(stale.ipvs), ['-D -f 1452277761']);
   const weight = diffNamespace({ chains: [], ipvs: [vs({ realServers: [{ address: '10.0.1.11', port: 0, weight: 4, task: 't' }] })], sysctls: [] },
     observed(tables({}), { available: true, services: [svc()] }), options());
-  assert.deepEqual(weight.ipvs, ['-e -f 1452277761 -r 10.0.1.11:0 -m -w 4']);
+  assert.deepEqual(lines(weight.ipvs), ['-e -f 1452277761 -r 10.0.1.11:0 -m -w 4']);
 });
 
 test('a leaving real server with connections drains at weight 0, then goes when idle or timed out', () => {
@@ -109,28 +112,32 @@ test('a leaving real server with connections drains at weight 0, then goes when 
   const key = drainKey(want.fwmark, '10.0.1.12', 0);
 
   const start = diffNamespace({ chains: [], ipvs: [want], sysctls: [] }, have(1, 3), options());
-  assert.deepEqual(start.ipvs, ['-e -f 1452277761 -r 10.0.1.12:0 -m -w 0']);
+  assert.deepEqual(lines(start.ipvs), ['-e -f 1452277761 -r 10.0.1.12:0 -m -w 0']);
   assert.equal(start.draining.get(key), 1_000_000);
   assert.ok(start.changes.some((c) => c.drift));
 
   const waiting = diffNamespace({ chains: [], ipvs: [want], sysctls: [] }, have(0, 3), options({ now: 1_030_000, drainStarted: new Map([[key, 1_000_000]]) }));
-  assert.deepEqual(waiting.ipvs, []);
+  assert.deepEqual(lines(waiting.ipvs), []);
   assert.equal(waiting.draining.get(key), 1_000_000);
   assert.ok(waiting.changes.every((c) => !c.drift), 'a drain in progress is not drift');
 
   const timedOut = diffNamespace({ chains: [], ipvs: [want], sysctls: [] }, have(0, 3), options({ now: 1_060_000, drainStarted: new Map([[key, 1_000_000]]) }));
-  assert.deepEqual(timedOut.ipvs, ['-d -f 1452277761 -r 10.0.1.12:0']);
+  assert.deepEqual(lines(timedOut.ipvs), ['-d -f 1452277761 -r 10.0.1.12:0']);
 
   const idle = observed(tables({}), { available: true, services: [svc({ realServers: [rs('10.0.1.11', 1), rs('10.0.1.12', 0, 0, 0)] })] });
-  assert.deepEqual(diffNamespace({ chains: [], ipvs: [want], sysctls: [] }, idle, options()).ipvs, ['-d -f 1452277761 -r 10.0.1.12:0']);
+  assert.deepEqual(lines(diffNamespace({ chains: [], ipvs: [want], sysctls: [] }, idle, options()).ipvs), ['-d -f 1452277761 -r 10.0.1.12:0']);
 });
 
 test('a real server whose task stopped, or of a UDP port service, is deleted at once', () => {
   const busy = (label: string) => observed(tables({}), { available: true, services: [svc({ realServers: [rs('10.0.1.11', 1), rs('10.0.1.12', 1, 5, 5)] })] });
   const stopped = diffNamespace({ chains: [], ipvs: [vs()], sysctls: [] }, busy(''), options({ taskRunning: (a) => a !== '10.0.1.12' }));
-  assert.deepEqual(stopped.ipvs, ['-d -f 1452277761 -r 10.0.1.12:0']);
-  const udp = diffNamespace({ chains: [], ipvs: [vs({ label: 'dns 53/udp' })], sysctls: [] }, busy(''), options());
-  assert.deepEqual(udp.ipvs, ['-d -f 1452277761 -r 10.0.1.12:0']);
+  assert.deepEqual(lines(stopped.ipvs), ['-d -f 1452277761 -r 10.0.1.12:0']);
+  const port = (protocol: 'tcp' | 'udp', label: string) => vs({ [BALANCES]: { kind: 'port', service: 'dns', protocol, port: 53 }, label });
+  const udp = diffNamespace({ chains: [], ipvs: [port('udp', 'dns')], sysctls: [] }, busy(''), options());
+  assert.deepEqual(lines(udp.ipvs), ['-d -f 1452277761 -r 10.0.1.12:0']);
+  // What it balances decides, never the label people read.
+  const tcp = diffNamespace({ chains: [], ipvs: [port('tcp', 'dns 53/udp')], sysctls: [] }, busy(''), options());
+  assert.deepEqual(lines(tcp.ipvs), ['-e -f 1452277761 -r 10.0.1.12:0 -m -w 0']);
 });
 
 test('sysctls are written only where they differ', () => {

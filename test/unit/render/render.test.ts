@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import { renderRestore, renderTable, renderTableChanges } from '../../../src/render/iptables.js';
-import { renderIpvs } from '../../../src/render/ipvs.js';
-import type { Chain } from '../../../src/plan/types.js';
+import { deleteRealServerLine, deleteServiceLine, realServerLine, renderIpvs, serviceLine } from '../../../src/render/ipvs.js';
+import { BALANCES, type Chain } from '../../../src/plan/types.js';
 
 const chains: Chain[] = [
   { family: 4, table: 'nat', name: 'VIPMESH-POSTROUTING', group: 'datapath', jumps: [{ from: 'POSTROUTING', match: '' }], rules: ['-m mark --mark 0x56900001 -j SNAT --to-source 10.0.1.3'] },
@@ -56,12 +56,33 @@ test('tables of one family come in a fixed order; other families are left out', 
 
 test('IPVS state renders in ipvsadm-save -n syntax', () => {
   assert.equal(renderIpvs([
-    { fwmark: 1452277761, scheduler: 'rr', persistence: 0, drainTimeout: 60, label: 'a', realServers: [{ address: '10.0.1.3', port: 0, weight: 1, task: 't' }] },
-    { fwmark: 1443241872, scheduler: 'wlc', persistence: 300, drainTimeout: 60, label: 'b', realServers: [] },
+    {
+      [BALANCES]: { kind: 'vip', service: 'a', network: 'n' }, fwmark: 1452277761, scheduler: 'rr', persistence: 0, drainTimeout: 60,
+      label: 'a', realServers: [{ address: '10.0.1.3', port: 0, weight: 1, task: 't' }],
+    },
+    {
+      [BALANCES]: { kind: 'port', service: 'b', protocol: 'tcp', port: 80 }, fwmark: 1443241872, scheduler: 'wlc', persistence: 300, drainTimeout: 60,
+      label: 'b', realServers: [],
+    },
   ]), [
     '-A -f 1452277761 -s rr',
     '-a -f 1452277761 -r 10.0.1.3:0 -m -w 1',
     '-A -f 1443241872 -s wlc -p 300',
     '',
   ].join('\n'));
+});
+
+test('the IPVS change lines: add or edit a service or real server, delete either', () => {
+  const service = { fwmark: 1452277761, scheduler: 'wlc', persistence: 30 };
+  const server = { address: '10.0.1.3', port: 0, weight: 2 };
+  assert.deepEqual(
+    [
+      serviceLine(service), serviceLine(service, '-E'), deleteServiceLine(service.fwmark),
+      realServerLine(service.fwmark, server), realServerLine(service.fwmark, server, '-e'), deleteRealServerLine(service.fwmark, server),
+    ],
+    [
+      '-A -f 1452277761 -s wlc -p 30', '-E -f 1452277761 -s wlc -p 30', '-D -f 1452277761',
+      '-a -f 1452277761 -r 10.0.1.3:0 -m -w 2', '-e -f 1452277761 -r 10.0.1.3:0 -m -w 2', '-d -f 1452277761 -r 10.0.1.3:0',
+    ],
+  );
 });
