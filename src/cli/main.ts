@@ -7,14 +7,13 @@ import { loadCatalog } from '../catalog/load.js';
 import { formatProblems } from '../catalog/problems.js';
 import type { Catalog } from '../catalog/types.js';
 import { KernelError } from '../kernel/types.js';
-import { createPooledRunner } from '../kernel/session.js';
-import { createKernel, detectBackend } from '../kernel/index.js';
 import { planNode } from '../plan/index.js';
-import { type Mode, reconcileNode } from '../reconcile/run.js';
+import { runPass } from '../reconcile/pass.js';
+import type { Mode } from '../reconcile/run.js';
 import { summarize } from '../reconcile/summary.js';
 import { renderPlanJson, renderPlanText } from '../render/plan.js';
 import { readNodeFacts, runDir } from '../state/runtime.js';
-import { acquireLock, LockBusyError, readState, writeState } from '../state/store.js';
+import { acquireLock, LockBusyError } from '../state/store.js';
 import { resolverCommand } from './resolver.js';
 
 export const EXIT = { ok: 0, drift: 1, usage: 2, partial: 3 } as const;
@@ -89,24 +88,13 @@ export function buildProgram(): Command {
 
 // The holder is most likely the agent, which keeps the lock for its life: waiting is pointless.
 const LOCK_WAIT_MS = 0;
-/** Namespaces handled at once, and the shells that run their programs. */
-const CONCURRENCY = 8;
 
 async function runOneShot(verb: string, mode: Mode, options: CommonOptions): Promise<number> {
   const { catalog, node } = await loadForNode(options);
   const dir = runDir();
   const lock = mode === 'diff' ? undefined : await acquireLock(dir, { waitMs: LOCK_WAIT_MS });
   try {
-    const runner = createPooledRunner(CONCURRENCY);
-    let result;
-    try {
-      const kernel = createKernel(runner, { backend: await detectBackend(runner) });
-      const [facts, state] = await Promise.all([readNodeFacts(dir, release()), readState(dir)]);
-      result = await reconcileNode({ catalog, node, kernel, facts, state, mode, now: Date.now(), concurrency: CONCURRENCY });
-    } finally {
-      await runner.close?.();
-    }
-    if (mode !== 'diff') await writeState(dir, result.state);
+    const result = await runPass({ catalog, node, mode, runDir: dir });
     const printed = summarize(verb, result, mode === 'diff');
     process.stdout.write(printed.stdout);
     process.stderr.write(printed.stderr);

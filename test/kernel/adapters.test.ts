@@ -83,7 +83,7 @@ test('without IPVS in the kernel, reading says so and applying fails as no-ipvs'
   const observed = await kernel.readIpvs(path(name));
   assert.equal(observed.available, false);
   assert.match(observed.available ? '' : observed.reason, /lacks IPVS/);
-  await assert.rejects(kernel.applyIpvs(path(name), ['-A -f 1452277761 -s rr']), (e: unknown) =>
+  await assert.rejects(kernel.applyIpvs(path(name), [{ kind: 'add-service', fwmark: 1452277761, scheduler: 'rr', persistence: 0 }]), (e: unknown) =>
     e instanceof KernelError && e.kind === 'no-ipvs' && /lacks IPVS/.test(e.message));
 });
 

@@ -149,10 +149,11 @@ test('a namespace that vanishes between planning and applying is reported; the o
   });
   assert.ok(deleted, 'the namespace was deleted after it had been observed');
   const api = result.namespaces.find((n) => n.key === c.path(c.ns.api))!;
-  assert.match(api.errors.join('\n'), /does not exist/);
+  assert.match(api.errors.map((e) => e.message).join('\n'), /does not exist/);
+  assert.ok(api.errors.some((e) => e.kind === 'namespace_gone'));
   for (const name of [c.ns.host, c.ns.web, c.ns.client]) {
     const ns = result.namespaces.find((n) => n.key === c.path(name))!;
-    assert.ok(!ns.errors.some((e) => e.startsWith('iptables')), `${name} converged: ${ns.errors.join('; ')}`);
+    assert.ok(!ns.errors.some((e) => e.kind === 'iptables_rejected'), `${name} converged: ${ns.errors.map((e) => e.message).join('; ')}`);
     assert.ok(ours(await save(name)).length > 0);
   }
 });
