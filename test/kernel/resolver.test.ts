@@ -13,10 +13,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
+import { bindInNamespace } from '../../src/kernel/netns-sockets.js';
+import { createResolver } from '../../src/resolver/answer.js';
+import { buildRecords } from '../../src/resolver/records.js';
+import { serveNamespace } from '../../src/resolver/serve.js';
 import { resolvConfText } from '../../src/resolver/service.js';
 import { readHostResolvConf } from '../../src/resolver/upstreams.js';
+import { catalogOf } from '../helpers/catalog.js';
 import { CLI, ROOT } from '../helpers/paths.js';
-import { requireRoot, run, uniqueName } from '../helpers/netns.js';
+import { inNetns, netns, requireRoot, run, uniqueName } from '../helpers/netns.js';
 import { requireTool } from '../helpers/tools.js';
 
 const TOOLS = ['dig', 'dnsmasq', 'musl-gcc', 'getent', 'ss', 'ip', 'iptables', 'nsenter'];
@@ -103,8 +108,8 @@ function catalogText(w: World, options: { big?: number; moreWeb?: boolean; withO
   return lines.join('\n') + '\n';
 }
 
-const spawn = (file: string, args: readonly string[], env: Record<string, string>) =>
-  execa(file, args, { reject: false, stdin: 'ignore', buffer: false, env });
+const spawn = (file: string, args: readonly string[], env: Record<string, string>, stdin: 'ignore' | 'pipe') =>
+  execa(file, args, { reject: false, stdin, buffer: false, env });
 
 /** A child process whose output lines a test can wait for. */
 class Child {
@@ -112,8 +117,8 @@ class Child {
   readonly errors: string[] = [];
   readonly process: ReturnType<typeof spawn>;
 
-  constructor(file: string, args: readonly string[], env: Record<string, string> = {}) {
-    this.process = spawn(file, args, env);
+  constructor(file: string, args: readonly string[], env: Record<string, string> = {}, stdin: 'ignore' | 'pipe' = 'ignore') {
+    this.process = spawn(file, args, env, stdin);
     this.process.stdout?.setEncoding('utf8').on('data', (chunk: string) => this.lines.push(...chunk.split('\n').filter(Boolean)));
     this.process.stderr?.setEncoding('utf8').on('data', (chunk: string) => this.errors.push(...chunk.split('\n').filter(Boolean)));
   }
@@ -456,5 +461,83 @@ describe('vipmesh resolver with real clients in task namespaces', { concurrency:
       assert.ok(result.ms < 4000, `SERVFAIL after ${result.ms} ms`);
     }
     assert.deepEqual(await dig(w.ns.client, 'web'), ['10.0.1.2'], 'local names do not need the upstream');
+  });
+});
+
+// Idle TCP clients inside one namespace, more of them than the resolver has
+// slots, that never close their side. In-process (bind, records, chain and
+// sockets as the resolver wires them) so the idle timeout can be short.
+const HOLDERS = `
+const net = require('node:net');
+const [port, count] = process.argv.slice(1).map(Number);
+const sockets = [];
+let settled = 0;
+for (let i = 0; i < count; i++) {
+  // allowHalfOpen: the server's FIN does not make this client close its side.
+  const s = net.connect({ port, host: '127.0.0.11', allowHalfOpen: true });
+  s.state = 'connecting';
+  s.on('connect', () => { s.state = 'open'; if (++settled === count) console.log('connected'); });
+  s.on('end', () => { s.state = 'fin'; });
+  s.on('close', () => { if (s.state === 'connecting' && ++settled === count) console.log('connected'); s.state = 'closed'; });
+  s.on('error', () => {});
+  sockets.push(s);
+}
+process.stdin.setEncoding('utf8').on('data', () => {
+  const by = {};
+  for (const s of sockets) by[s.state] = (by[s.state] ?? 0) + 1;
+  console.log(JSON.stringify(by));
+});
+`;
+
+describe('TCP slots of the resolver in a namespace', () => {
+  it('idle clients that never close free their slots after the idle timeout; dig +tcp answers while they hold on', async (t) => {
+    requireRoot();
+    for (const tool of ['dig', 'nsenter', 'ip']) await requireTool(tool);
+    const name = await netns(t, 'vrs');
+    const path = `/run/netns/${name}`;
+    await inNetns(name, 'ip', ['link', 'set', 'lo', 'up']);
+    const catalog = catalogOf(`
+version: 1
+networks: { appnet: { subnet: 10.0.1.0/24 } }
+nodes: { node-1: { address: 192.0.2.11 } }
+services: { web: { vips: { appnet: 10.0.1.2 } } }
+tasks:
+  client: { node: node-1, netns: ${path}, addresses: { appnet: 10.0.1.31 } }
+`);
+    const sockets = await bindInNamespace(path);
+    const idleMs = 500;
+    const served = serveNamespace(sockets, {
+      netns: path,
+      answerer: createResolver({ records: buildRecords(catalog, 'node-1', new Map()), upstreams: [] }),
+      limits: { tcpIdleTimeoutMs: idleMs },
+    });
+    t.after(() => served.close());
+    const slots = 256; // the default bound
+    const holders = new Child('ip', ['netns', 'exec', name, process.execPath, '-e', HOLDERS, String(sockets.ports.tcp), String(slots + 4)], {}, 'pipe');
+    t.after(() => holders.stop('SIGKILL'));
+    await holders.waitFor(/^connected$/);
+    const report = async (): Promise<Record<string, number>> => {
+      const before = holders.lines.length;
+      holders.process.stdin?.write('report\n');
+      for (let i = 0; i < 500 && holders.lines.length === before; i++) await new Promise((r) => setTimeout(r, 10));
+      return JSON.parse(holders.lines.at(-1)!) as Record<string, number>;
+    };
+    const digTcp = () => inNs(name, 'dig', ['@127.0.0.11', '-p', String(sockets.ports.tcp), '+tcp', '+short', '+time=2', '+tries=1', 'web']);
+
+    // The 4 beyond the bound are closed on accept; the rest hold every slot.
+    let full = await report();
+    for (let i = 0; i < 100 && full['open'] !== slots; i++) full = await report();
+    assert.deepEqual(full, { open: slots, fin: 4 }, `every slot is held: ${JSON.stringify(full)}`);
+    assert.equal(served.connections(), slots);
+    assert.notEqual((await digTcp()).stdout.trim(), '10.0.1.2', 'no slot left for dig');
+
+    // Past the idle timeout every slot is free again, though no client has closed.
+    for (let i = 0; i < 1000 && served.connections() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(served.connections(), 0);
+    const held = await report();
+    assert.deepEqual(held, { fin: slots + 4 }, `the clients got our FIN and keep their side open: ${JSON.stringify(held)}`);
+    const answered = await digTcp();
+    assert.equal(answered.stdout.trim(), '10.0.1.2', `${answered.stdout}${answered.stderr}`);
+    assert.equal(served.counters.tcpIdleClosed, slots);
   });
 });
