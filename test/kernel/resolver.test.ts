@@ -65,6 +65,32 @@ Promise.all(names.map(async (n) => [n, {
 }])).then((r) => console.log(JSON.stringify(Object.fromEntries(r))));
 `;
 
+// The rcode 127.0.0.11:53 answers an AXFR (252) and an IXFR (251) query with, over UDP and TCP.
+const RCODES = `
+const dgram = require('node:dgram'); const net = require('node:net');
+const name = process.argv[1];
+const query = (qtype) => {
+  const labels = name.split('.').flatMap((l) => [Buffer.from([l.length]), Buffer.from(l)]);
+  const tail = Buffer.from([0, 0, qtype, 0, 1]);
+  return Buffer.concat([Buffer.from([0x12, 0x34, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ...labels, tail]);
+};
+const udp = (q) => new Promise((resolve) => {
+  const s = dgram.createSocket('udp4');
+  s.on('message', (m) => { s.close(); resolve(m[3] & 15); });
+  s.send(q, 53, '127.0.0.11');
+});
+const tcp = (q) => new Promise((resolve) => {
+  const c = net.connect(53, '127.0.0.11', () => c.write(Buffer.concat([Buffer.from([q.length >> 8, q.length & 255]), q])));
+  c.on('data', (d) => { c.destroy(); resolve(d[5] & 15); });
+});
+(async () => {
+  const out = {};
+  for (const t of [252, 251]) { out['udp' + t] = await udp(query(t)); out['tcp' + t] = await tcp(query(t)); }
+  console.log(JSON.stringify(out));
+})();
+setTimeout(() => { console.log('{"timeout":true}'); process.exit(1); }, 5000).unref();
+`;
+
 const BIG = 60;
 
 interface World {
@@ -354,6 +380,20 @@ describe('vipmesh resolver with real clients in task namespaces', { concurrency:
     assert.deepEqual(await dig(w.ns.client, 'outside.test', '+tcp'), ['192.0.2.77']);
     assert.deepEqual(await getent(w.ns.client, 'outside.test'), ['192.0.2.77']);
     assert.deepEqual((await musl(w, w.ns.client, 'outside.test')).addresses, ['192.0.2.77']);
+  });
+
+  it('zone transfers are refused, over TCP and UDP, and never reach the upstream', async () => {
+    // Whatever dnsmasq calls these types, nothing else asks it about these names meanwhile.
+    const asked = () => readFileSync(w.upstream.log, 'utf8').split('\n').filter((l) => /query\[[^\]]*\] (web|outside\.test) from/.test(l)).length;
+    const before = asked();
+    for (const name of ['web', 'outside.test']) {
+      // dig prints no status for a transfer, only that it failed.
+      const axfr = await inNs(w.ns.client, 'dig', ['@127.0.0.11', '+time=2', '+tries=1', name, 'AXFR']);
+      assert.match(axfr.stdout, /Transfer failed/, `AXFR ${name}: ${axfr.stdout}${axfr.stderr}`);
+      const rcodes = await inNs(w.ns.client, process.execPath, ['-e', RCODES, name]);
+      assert.deepEqual(JSON.parse(rcodes.stdout), { udp252: 5, udp251: 5, tcp252: 5, tcp251: 5 }, `REFUSED is 5: ${rcodes.stderr}`);
+    }
+    assert.equal(asked(), before);
   });
 
   it('scaling a service in the catalog changes the answers without restarting anything', async () => {

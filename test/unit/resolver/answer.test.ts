@@ -265,6 +265,22 @@ test('unknown names, and names of other classes, go upstream: with none, SERVFAI
   }
 });
 
+test('zone transfers (AXFR, IXFR) are REFUSED, for our names and others alike, over UDP and TCP', async () => {
+  for (const type of ['AXFR', 'IXFR'] as const) {
+    for (const transport of ['udp', 'tcp'] as const) {
+      for (const name of ['web', 'tasks.web', 'example.org']) {
+        const r = resolver();
+        const { packet, outcome } = await ask(r, { name, type, transport });
+        assert.equal(packet.rcode, 'REFUSED', `${type} ${name} over ${transport}`);
+        assert.equal(outcome, 'refused');
+        assert.deepEqual(packet.answers, []);
+        assert.equal(packet.questions?.[0]?.type, type);
+        assert.equal(r.counters.servfail, 0, 'not forwarded (no upstream here would give SERVFAIL)');
+      }
+    }
+  }
+});
+
 test('counters count every reply by outcome; setRecords swaps the snapshot whole', async () => {
   const r = resolver();
   await ask(r, { name: 'web' });
