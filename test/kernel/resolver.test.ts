@@ -114,7 +114,7 @@ function catalogText(w: World, options: { big?: number; moreWeb?: boolean; withO
     `  node-1: { address: 192.0.2.11, netns: ${path(w.ns.host)} }`,
     '  node-2: { address: 192.0.2.12 }',
     'services:',
-    '  web: { vips: { appnet: 10.0.1.2 } }',
+    '  web: { vips: { appnet: 10.0.1.2 }, aliases: [www] }',
     '  peers: { endpointMode: dnsrr, networks: [appnet] }',
     '  big: { endpointMode: dnsrr, networks: [appnet] }',
     '  secret: { vips: { other: 10.0.2.2 } }',
@@ -350,6 +350,30 @@ describe('vipmesh resolver with real clients in task namespaces', { concurrency:
     assert.deepEqual((await musl(w, w.ns.client, 'tasks.web')).addresses, ['10.0.1.11', '10.0.1.12']);
     assert.deepEqual((await musl(w, w.ns.client, 'web.1.aaaa')).addresses, ['10.0.1.11']);
     assert.deepEqual((await musl(w, w.ns.client, 'peers')).addresses, ['10.0.1.21', '10.0.1.22']);
+  });
+
+  it('<name>.<network> and tasks.<alias>, as Docker answers them; what PTR answers resolves forward again', async () => {
+    for (const tcp of [[], ['+tcp']]) {
+      assert.deepEqual(await dig(w.ns.client, 'web.appnet', ...tcp), ['10.0.1.2']);
+      assert.deepEqual(await dig(w.ns.client, 'Tasks.Web.AppNet', ...tcp), ['10.0.1.11', '10.0.1.12']);
+      assert.deepEqual(await dig(w.ns.client, 'web.1.aaaa.appnet', ...tcp), ['10.0.1.11']);
+      assert.deepEqual(await dig(w.ns.client, 'tasks.www', ...tcp), ['10.0.1.11', '10.0.1.12']);
+    }
+    for (const [address, name] of [['10.0.1.11', 'web.1.aaaa.appnet.'], ['10.0.1.2', 'web.appnet.']] as const) {
+      assert.deepEqual(await dig(w.ns.client, address, '-x'), [name]);
+      assert.deepEqual(await dig(w.ns.client, name), [address]);
+    }
+    // glibc: gethostbyname (getent hosts) and getaddrinfo (getent ahosts); musl's getaddrinfo
+    const hosts = await inNs(w.ns.client, 'getent', ['hosts', 'web.appnet']);
+    assert.equal(hosts.exitCode, 0, hosts.stderr);
+    assert.match(hosts.stdout, /^10\.0\.1\.2\s+web\.appnet$/m);
+    assert.deepEqual(await getent(w.ns.client, 'tasks.web.appnet'), ['10.0.1.11', '10.0.1.12']);
+    assert.deepEqual(await getent(w.ns.client, 'web.1.aaaa.appnet'), ['10.0.1.11']);
+    assert.deepEqual((await musl(w, w.ns.client, 'web.appnet')).addresses, ['10.0.1.2']);
+    assert.deepEqual((await musl(w, w.ns.client, 'tasks.www.appnet')).addresses, ['10.0.1.11', '10.0.1.12']);
+    // Not on appnet: the name is not ours there, and the upstream says NXDOMAIN.
+    assert.equal((await digStatus(w.ns.onlyb, 'web.appnet')).status, 'NXDOMAIN');
+    assert.deepEqual(await dig(w.ns.onlyb, 'secret.other'), ['10.0.2.2']);
   });
 
   it('a task only on network A gets nothing from vipmesh for a service only on network B: the upstream answers', async () => {
