@@ -183,11 +183,11 @@ async function dig(ns: string, name: string, ...flags: string[]): Promise<string
   return result.stdout.split('\n').filter((l) => l !== '' && !l.startsWith(';')).sort();
 }
 
-async function digStatus(ns: string, name: string, ...flags: string[]): Promise<{ status: string; text: string; ms: number }> {
-  const started = Date.now();
+/** dig's status line. Its +time=8 bounds the wait: a resolver that hangs leaves no status, and fails the check. */
+async function digStatus(ns: string, name: string, ...flags: string[]): Promise<{ status: string; text: string }> {
   const result = await inNs(ns, 'dig', ['@127.0.0.11', '+time=8', '+tries=1', ...flags, name]);
   const status = /status: (\w+)/.exec(result.stdout)?.[1] ?? `none (exit ${result.exitCode}: ${result.stdout}${result.stderr})`;
-  return { status, text: result.stdout, ms: Date.now() - started };
+  return { status, text: result.stdout };
 }
 
 /** glibc: getent ahosts, unique addresses. */
@@ -197,14 +197,12 @@ async function getent(ns: string, name: string): Promise<string[]> {
   return [...new Set(result.stdout.split('\n').filter(Boolean).map((l) => l.split(/\s+/)[0]!))].sort();
 }
 
-async function musl(w: World, ns: string, name: string): Promise<{ addresses: string[]; ms: number }> {
-  const started = Date.now();
+async function musl(w: World, ns: string, name: string): Promise<{ addresses: string[] }> {
   const result = await inNs(ns, w.musl, [name]);
-  const ms = Date.now() - started;
   const out = result.stdout.split('\n').filter(Boolean);
   const errors = out.filter((l) => l.includes(' ERROR '));
-  if (errors.length > 0) return { addresses: errors.map((l) => l.slice(name.length + 1)), ms };
-  return { addresses: [...new Set(out.map((l) => l.split(' ')[1]!))].sort(), ms };
+  if (errors.length > 0) return { addresses: errors.map((l) => l.slice(name.length + 1)) };
+  return { addresses: [...new Set(out.map((l) => l.split(' ')[1]!))].sort() };
 }
 
 async function nodeClient(ns: string, names: readonly string[]): Promise<Record<string, { resolve4: string[] | string; lookup: string[] | string }>> {
@@ -342,11 +340,15 @@ describe('vipmesh resolver with real clients in task namespaces', { concurrency:
     }
   });
 
-  it('a static musl getaddrinfo resolves the same names, without delay for a name with no AAAA', async () => {
+  it('a static musl getaddrinfo resolves the same names, a name with no AAAA included', async () => {
+    // musl asks A and AAAA at once and gives up on the whole name (EAI_AGAIN) when
+    // the AAAA gets a SERVFAIL or no reply at all: only a NODATA for the AAAA
+    // lets it return the address. (inNs's 30 s timeout is the bound on a hang.)
     const web = await musl(w, w.ns.client, 'web');
     assert.deepEqual(web.addresses, ['10.0.1.2']);
-    // musl asks A and AAAA at once; anything but NODATA for the AAAA stalls it for seconds or fails it.
-    assert.ok(web.ms < 1000, `musl took ${web.ms} ms`);
+    const aaaa = await digStatus(w.ns.client, 'web', 'AAAA');
+    assert.equal(aaaa.status, 'NOERROR');
+    assert.match(aaaa.text, /ANSWER: 0,/);
     assert.deepEqual((await musl(w, w.ns.client, 'tasks.web')).addresses, ['10.0.1.11', '10.0.1.12']);
     assert.deepEqual((await musl(w, w.ns.client, 'web.1.aaaa')).addresses, ['10.0.1.11']);
     assert.deepEqual((await musl(w, w.ns.client, 'peers')).addresses, ['10.0.1.21', '10.0.1.22']);
@@ -517,12 +519,12 @@ describe('vipmesh resolver with real clients in task namespaces', { concurrency:
     assert.deepEqual((JSON.parse(readFileSync(file, 'utf8')) as { namespaces: unknown }).namespaces, before, 'the first one keeps its file');
   });
 
-  it('with the upstream stopped, an unknown name gets SERVFAIL within 4 s', async () => {
+  it('with the upstream stopped, an unknown name gets SERVFAIL', async () => {
     await dnsmasq.stop('SIGTERM');
     for (const flags of [[], ['+tcp']]) {
+      // A status at all shows the answer came within dig's 8 s: a hang, not a speed, is what fails here.
       const result = await digStatus(w.ns.client, 'outside.test', ...flags);
       assert.equal(result.status, 'SERVFAIL', result.text);
-      assert.ok(result.ms < 4000, `SERVFAIL after ${result.ms} ms`);
     }
     assert.deepEqual(await dig(w.ns.client, 'web'), ['10.0.1.2'], 'local names do not need the upstream');
   });

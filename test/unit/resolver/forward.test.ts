@@ -114,17 +114,17 @@ test('at most 3 servers are tried', async () => {
   });
 });
 
-test('a closed port fails at once (ICMP unreachable) and the next server answers', async () => {
+// The upstream timeout is longer than the test's own: only acting on the ICMP
+// error (not waiting the timeout out) finishes in time. A bound on a hang, not a timing.
+test('a closed port fails at once (ICMP unreachable) and the next server answers', { timeout: 20_000 }, async () => {
   const closed = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => closed.bind(0, '127.0.0.1', resolve));
   const port = (closed.address() as AddressInfo).port;
   await new Promise<void>((resolve) => closed.close(() => resolve()));
   await withUpstreams('udp', ['answer'], async (_fakes, upstreams) => {
-    const started = performance.now();
-    const r = resolverFor([{ address: '127.0.0.1', port }, ...upstreams], { upstreamTimeoutMs: 3000 });
+    const r = resolverFor([{ address: '127.0.0.1', port }, ...upstreams], { upstreamTimeoutMs: 60_000 });
     const { packet } = await ask(r, { name: 'example.org' });
     assert.deepEqual(addressesOf(packet), ['192.0.2.1']);
-    assert.ok(performance.now() - started < 2000, 'did not wait for the timeout');
   });
 });
 
