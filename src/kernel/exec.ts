@@ -107,3 +107,82 @@ export async function check(runner: Runner, command: Command): Promise<ExecResul
   if (result.exitCode !== 0 || result.failure !== undefined) throw new ExecError(result);
   return result;
 }
+
+/** A program started with an IPC channel (spawnWithIpc). */
+export interface IpcCommand extends Command {
+  /** Set in the child's environment, over this process's own. */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/** How a child started with spawnWithIpc ended: `run`'s result, and whether the timeout killed it. */
+export interface IpcResult extends ExecResult {
+  readonly timedOut: boolean;
+}
+
+export interface IpcChild {
+  /** The command line as run, quoted for people. */
+  readonly command: string;
+  /** Each message the child sends, with the handle (socket, server) that came with it, if any. */
+  onMessage(listener: (message: unknown, handle: unknown) => void): void;
+  /** Settles once the child has exited; never rejects. */
+  readonly exited: Promise<IpcResult>;
+  /** Ends the child now (SIGKILL); `exited` still settles. */
+  kill(): void;
+}
+
+/**
+ * Starts a program that talks back over an IPC channel (Node's `process.send`,
+ * handles included) and may outlive one request, e.g. the resolver's bind helper.
+ * It is spawned, timed and recorded as `run` does (netns through nsenter, the
+ * timeout, command line, exit code, stderr, duration); `stats`, when given,
+ * counts the spawn.
+ */
+export function spawnWithIpc(command: IpcCommand, stats?: RunnerStats): IpcChild {
+  const [file, args] = argv(command);
+  const timeoutMs = command.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const line = [file, ...args].map(quote).join(' ');
+  if (stats !== undefined) {
+    stats.spawns++;
+    stats.commands++;
+    if (command.input !== undefined) stats.bytesWritten += Buffer.byteLength(command.input);
+  }
+  const started = performance.now();
+  const child = execa(file, args, {
+    ipc: true,
+    reject: false,
+    timeout: timeoutMs,
+    ...(command.input === undefined ? { stdin: 'ignore' as const } : { input: command.input }),
+    stdout: 'pipe',
+    stderr: 'pipe',
+    stripFinalNewline: false,
+    ...(command.env === undefined ? {} : { env: command.env }),
+  });
+  const exited = child.then((result): IpcResult => {
+    const failure = result.timedOut
+      ? `timed out after ${timeoutMs} ms`
+      : result.isTerminated
+        ? `was killed (${result.signal ?? 'signal'})`
+        : result.exitCode === undefined
+          ? `could not be run (${result.originalMessage ?? result.shortMessage})`
+          : undefined;
+    return {
+      command: line,
+      exitCode: result.exitCode ?? -1,
+      stdout: typeof result.stdout === 'string' ? result.stdout : '',
+      stderr: typeof result.stderr === 'string' ? result.stderr : '',
+      durationMs: performance.now() - started,
+      timedOut: result.timedOut,
+      ...(failure === undefined ? {} : { failure }),
+    };
+  });
+  return {
+    command: line,
+    onMessage(listener) {
+      child.on('message', listener);
+    },
+    exited,
+    kill() {
+      child.kill('SIGKILL');
+    },
+  };
+}

@@ -1,17 +1,18 @@
 // Sockets inside a task's network namespace, owned by this process. A socket
 // belongs for life to the namespace it was created in, and Node cannot enter a
-// namespace, so a short-lived helper (../resolver/bind-helper.ts) is started
-// inside it with nsenter, binds 127.0.0.11 there and passes both sockets back
-// over its IPC channel. The helper then exits; this process alone serves them.
+// namespace, so a short-lived helper (../resolver/bind-helper.ts, found by path:
+// it is a program, not a module of ours) is started inside it through nsenter,
+// binds 127.0.0.11 there and passes both sockets back over its IPC channel. The
+// helper then exits; this process alone serves them. What the two sides share is
+// in bind-protocol.ts.
 import type dgram from 'node:dgram';
 import type net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
-import type { HelperMessage } from '../resolver/bind-helper.js';
-import type { Runner } from './exec.js';
+import { type HelperMessage, RESOLVER_ADDRESS, helperArgs, isHelperMessage } from './bind-protocol.js';
+import { ExecError, type Runner, spawnWithIpc } from './exec.js';
 import { namespaceExists } from './env.js';
 
-export const RESOLVER_ADDRESS = '127.0.0.11';
+export { RESOLVER_ADDRESS } from './bind-protocol.js';
 
 export interface ResolverPorts {
   readonly udp: number;
@@ -51,10 +52,6 @@ export interface BindOptions {
 const DEFAULT_TIMEOUT_MS = 15_000;
 const HELPER = fileURLToPath(new URL('../resolver/bind-helper.js', import.meta.url));
 
-function isHelperMessage(value: unknown): value is HelperMessage {
-  return typeof value === 'object' && value !== null && 'type' in value && (value.type === 'bound' || value.type === 'error');
-}
-
 function kindOf(code: string): BindErrorKind {
   if (code === 'EADDRNOTAVAIL') return 'address';
   if (code === 'EADDRINUSE') return 'in-use';
@@ -74,25 +71,26 @@ export async function bindInNamespace(netns: string, options: BindOptions = {}):
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const started = performance.now();
 
-  const child = execa('nsenter', [`--net=${netns}`, '--', process.execPath, HELPER, '--udp', String(wanted.udp), '--tcp', String(wanted.tcp)], {
-    ipc: true,
-    reject: false,
-    timeout: timeoutMs,
-    stdin: 'ignore',
-    stdout: 'ignore',
-    stderr: 'pipe',
-    // The helper is tiny and short-lived: an inherited --inspect or --require would
-    // collide with the parent's or slow every bind.
-    env: { NODE_OPTIONS: '' },
-  });
+  const child = spawnWithIpc(
+    {
+      file: process.execPath,
+      args: [HELPER, ...helperArgs(wanted)],
+      netns,
+      timeoutMs,
+      // The helper is tiny and short-lived: an inherited --inspect or --require would
+      // collide with the parent's or slow every bind.
+      env: { NODE_OPTIONS: '' },
+    },
+    options.runner?.stats,
+  );
   let udp: dgram.Socket | undefined;
   let tcp: net.Server | undefined;
   let changed = false;
   let loDown = false;
-  let failure: HelperMessage | undefined;
+  let failure: Extract<HelperMessage, { type: 'error' }> | undefined;
   let ports = { udp: 0, tcp: 0 };
   const settled = new Promise<void>((resolve) => {
-    child.on('message', (message: unknown, handle: unknown) => {
+    child.onMessage((message, handle) => {
       if (!isHelperMessage(message)) return;
       if (message.type === 'error') failure = message;
       else {
@@ -105,7 +103,7 @@ export async function bindInNamespace(netns: string, options: BindOptions = {}):
       if (failure !== undefined || (udp !== undefined && tcp !== undefined)) resolve();
     });
   });
-  const result = await child;
+  const result = await child.exited;
   // Node emits a handle's message only once this side has adopted the socket,
   // which can come after the helper (which exits right after sending) is gone.
   if (result.exitCode === 0) {
@@ -116,13 +114,11 @@ export async function bindInNamespace(netns: string, options: BindOptions = {}):
   if (udp === undefined || tcp === undefined) {
     udp?.close();
     tcp?.close();
-    if (failure !== undefined && failure.type === 'error') throw new BindError(netns, kindOf(failure.code), failure.message);
+    if (failure !== undefined) throw new BindError(netns, kindOf(failure.code), failure.message);
     if (result.timedOut) throw new BindError(netns, 'timeout', `binding 127.0.0.11 took longer than ${timeoutMs} ms`);
     // nsenter fails this way when the namespace went away after the check above.
     if (!(await namespaceExists(netns))) throw new BindError(netns, 'no-namespace', 'the namespace vanished');
-    const stderr = typeof result.stderr === 'string' ? result.stderr.trim() : '';
-    const why = result.exitCode === undefined ? (result.originalMessage ?? result.shortMessage) : `exited ${result.exitCode}`;
-    throw new BindError(netns, 'helper', `\`${result.command}\` ${why}${stderr ? `: ${stderr}` : ''}`);
+    throw new BindError(netns, 'helper', new ExecError(result).message);
   }
 
   const warnings: string[] = [];

@@ -1,7 +1,8 @@
 // The answering chain, CoreDNS-style: each handler answers or calls `next`.
-//   parse    — bytes → a query, or FORMERR/NOTIMP/BADVERS, or a clean drop
-//   view     — a namespace no running local task owns is dropped
-//   local    — names from the record snapshot: answer or NODATA
+//   parse     — bytes → a query, or FORMERR/NOTIMP/BADVERS, or a clean drop
+//   view      — a namespace no running local task owns is dropped
+//   transfers — AXFR and IXFR are REFUSED
+//   local     — names from the record snapshot: answer or NODATA
 //   forward  — everything else goes upstream (bounded, with timeouts), else SERVFAIL
 // The snapshot and the upstream list are swapped whole; a query in flight keeps
 // the ones it started with.
@@ -18,6 +19,8 @@ import {
   RCODE_REFUSED,
   RCODE_SERVFAIL,
   replyLimit,
+  TYPE_AXFR,
+  TYPE_IXFR,
   truncateReply,
   type ParsedQuery,
 } from './wire.js';
@@ -74,6 +77,17 @@ export function createResolver(options: ResolverOptions): Resolver {
   const view: Handler = (request, next) =>
     records.hasView(request.query.netns) ? next(request) : DROP;
 
+  // Zone transfers are REFUSED, for our names and any other: REFUSED is what BIND
+  // and Unbound answer a transfer they will not serve, and what Docker's clients
+  // get back from its upstreams (it forwards them). NOTIMP would claim the query
+  // kind unknown; the empty NOERROR a local name gave looked like an empty zone.
+  // Not forwarded: a stub resolver is no path for zone transfers.
+  const transfers: Handler = (request, next) => {
+    const { qtype } = request.parsed;
+    if (qtype !== TYPE_AXFR && qtype !== TYPE_IXFR) return next(request);
+    return { bytes: buildReply(request.query.bytes, request.parsed, RCODE_REFUSED, [], request.limit), outcome: 'refused' };
+  };
+
   const local: Handler = (request, next) => {
     const { parsed } = request;
     if (parsed.name === null || (parsed.qclass !== CLASS_IN && parsed.qclass !== CLASS_ANY)) return next(request);
@@ -112,7 +126,7 @@ export function createResolver(options: ResolverOptions): Resolver {
     }
   };
 
-  const chain = compose([view, local, upstream]);
+  const chain = compose([view, transfers, local, upstream]);
 
   function run(query: Query): Reply | Promise<Reply> {
     const parsed = parseQuery(query.bytes);

@@ -1,35 +1,17 @@
 // The child half of binding the resolver's sockets inside a task's namespace.
-// Node cannot setns(2), so the parent starts this program with
+// Node cannot setns(2), so ../kernel/netns-sockets.ts starts this program with
 // `nsenter --net=<netns> -- node bind-helper.js --udp P --tcp P` and an IPC
 // channel. A socket keeps the namespace it was created in for life, so this
 // program binds a UDP socket and a TCP server on 127.0.0.11, hands both to the
 // parent over the channel (SCM_RIGHTS: the parent ends up with its own
-// descriptors) and exits; only the parent then holds them.
-//
-// Messages to the parent (see ../kernel/netns-sockets.ts):
-//   { type: 'bound', proto: 'udp' | 'tcp', port, fallback } with the handle
-//   { type: 'error', proto, code, message }
-// `fallback` says the wanted port (from a previous run) was taken and the
-// kernel chose another. Only types may be imported from this file: importing
-// it runs it.
+// descriptors) and exits; only the parent then holds them. The messages are in
+// ../kernel/bind-protocol.ts, the one module this program shares with its parent
+// (a leaf: nothing that starts this program is loaded here). Importing this file
+// runs it.
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { networkInterfaces } from 'node:os';
-
-const RESOLVER_ADDRESS = '127.0.0.11';
-
-export type Proto = 'udp' | 'tcp';
-
-export type HelperMessage =
-  | {
-      readonly type: 'bound';
-      readonly proto: Proto;
-      readonly port: number;
-      readonly fallback: boolean;
-      /** lo is down here: the bind worked, but nothing reaches 127.0.0.11 until lo is up. */
-      readonly loDown: boolean;
-    }
-  | { readonly type: 'error'; readonly proto: Proto | 'args'; readonly code: string; readonly message: string };
+import { type HelperMessage, type Proto, RESOLVER_ADDRESS } from '../kernel/bind-protocol.js';
 
 interface Bound<T> {
   readonly handle: T;

@@ -2,7 +2,9 @@
 // does: at most 3 servers in order, a timeout each, the client's transport (a
 // UDP client that gets TC retries over TCP, and that retry is forwarded over
 // TCP), SERVFAIL/REFUSED/errors/timeouts move on to the next server, anything
-// else passes through verbatim. The sockets are opened in the agent's own
+// else passes through verbatim. When no server gives anything better, an
+// upstream's REFUSED is passed on (as Docker passes on what its upstreams last
+// said): a refusal is the upstream's answer, not our failure. The sockets are opened in the agent's own
 // namespace, where the host's resolv.conf servers are reachable.
 import { randomInt } from 'node:crypto';
 import net from 'node:net';
@@ -15,9 +17,9 @@ import { RCODE_REFUSED, RCODE_SERVFAIL, readQuestion } from './wire.js';
 export const MAX_UPSTREAMS = 3;
 
 export type ForwardResult =
-  /** The upstream's reply, with the client's ID back in place. */
+  /** The upstream's reply (an answer, NXDOMAIN, … or a REFUSED nothing better came after), with the client's ID back in place. */
   | { readonly kind: 'reply'; readonly bytes: Buffer }
-  /** Every upstream failed, timed out, or there is none. */
+  /** Every upstream failed (SERVFAIL, unreadable, silent), or there is none. */
   | { readonly kind: 'failed' };
 
 export interface ForwardOptions {
@@ -37,6 +39,7 @@ export async function forward(
   upstreams: readonly Upstream[],
   options: ForwardOptions,
 ): Promise<ForwardResult> {
+  let refused: Buffer | null = null;
   for (const upstream of upstreams.slice(0, MAX_UPSTREAMS)) {
     // A fresh ID per attempt, on a socket whose port changes often: a spoofed reply must guess both.
     const id = randomInt(0, 0x10000);
@@ -47,13 +50,15 @@ export async function forward(
       : exchangeTcp(message, upstream, options.timeoutMs, (r) => matches(r, message, questionEnd)));
     if (reply === null) continue;
     const rcode = reply[3]! & 0x0f;
-    if (rcode === RCODE_SERVFAIL || rcode === RCODE_REFUSED) continue;
+    if (rcode === RCODE_SERVFAIL) continue;
     if (!decodes(reply)) continue; // a reply clients can't read is a failed server
     reply[0] = query[0]!;
     reply[1] = query[1]!;
-    return { kind: 'reply', bytes: reply };
+    // REFUSED may be one server's policy or a passing state: the next server may answer.
+    if (rcode === RCODE_REFUSED) refused ??= reply;
+    else return { kind: 'reply', bytes: reply };
   }
-  return { kind: 'failed' };
+  return refused === null ? { kind: 'failed' } : { kind: 'reply', bytes: refused };
 }
 
 /**

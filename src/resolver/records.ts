@@ -6,6 +6,21 @@
 // to that network; a view per asking namespace is just its networks in name
 // order. Records are pre-encoded on the wire (owner = the question, 0xC00C), so
 // answering copies bytes and encodes nothing.
+//
+// Every name also answers as `<name>.<network>` (Docker's form, and what the PTR
+// answers say): a table holds its names a second time, qualified with its own
+// network, so such a name costs a lookup, not a split. That second map is built
+// the first time a name ending in `.<network>` is asked (a few ms for a table of
+// 10 000 names, once per snapshot), so neither the build nor tables nobody asks
+// that way pay for it; names of other shapes never touch it. Precedence, as in Docker
+// (its sandbox tries the whole name before reading the tail as a network): a name
+// is first looked up as it is on every network of the task, and only when none
+// knows it is it read as qualified. Services and aliases are single labels, so
+// only a dotted task name can look qualified: a task named `api.front` answers
+// `api.front` even to a task on network front where service `api` lives
+// (`api.front.front` is that VIP then); where the task `api.front` is not visible,
+// `api.front` is service api on front. A qualified name answers from its own
+// network only, never from the task's first network.
 import type { Catalog, Family, Task } from '../catalog/types.js';
 import { compareText } from '../plan/marks.js';
 import { serves } from '../plan/serving.js';
@@ -65,6 +80,10 @@ interface NetworkTable {
   readonly family: Family;
   /** Lower-case name → its records on this network (empty: known, but nothing serves). */
   readonly names: Map<string, readonly LocalRecord[]>;
+  /** `.<network>`, lower case: what every qualified name of this table ends with. */
+  readonly suffix: string;
+  /** The names as `<name>.<network>`, the same record arrays; built on first use (qualifiedNames). */
+  qualified: Map<string, readonly LocalRecord[]> | null;
   /**
    * Address key (see addressKey) → the owner of the PTR target `<owner>.<network>`:
    * a task's name, or a service's for its VIP.
@@ -89,7 +108,9 @@ export function buildRecords(catalog: Catalog, node: string, probes: ReadonlyMap
   for (const name of [...needed].sort(compareText)) {
     const network = catalog.networks[name];
     if (network === undefined) continue;
-    tables.set(name, { name, family: network.family, names: new Map(), reverse: new Map(), ptrCache: new Map() });
+    tables.set(name, {
+      name, family: network.family, names: new Map(), suffix: `.${name.toLowerCase()}`, qualified: null, reverse: new Map(), ptrCache: new Map(),
+    });
   }
 
   // service → network → its serving tasks' address records there (in catalog order: answers are shuffled)
@@ -118,12 +139,13 @@ export function buildRecords(catalog: Catalog, node: string, probes: ReadonlyMap
 
   for (const service of Object.values(catalog.services)) {
     const serviceKeys = [service.name, ...service.aliases].map((n) => n.toLowerCase());
-    const tasksKey = `tasks.${service.name.toLowerCase()}`;
+    // tasks.<alias> too: an alias stands for the service in every name it has.
+    const tasksKeys = serviceKeys.map((n) => `tasks.${n}`);
     for (const networkName of service.networks) {
       const table = tables.get(networkName);
       if (table === undefined) continue;
       const serving = taskRecords.get(service.name)?.get(networkName) ?? [];
-      add(table, tasksKey, serving);
+      for (const key of tasksKeys) add(table, key, serving);
       let answers: readonly LocalRecord[] = serving;
       if (service.endpointMode === 'vip') {
         const vip = service.vips[networkName];
@@ -237,7 +259,8 @@ class Snapshot implements Records {
         if (table.family === family && records.length > 0) return { kind: 'answer', records };
         known = true;
       }
-      return known || reverseKnown(view, key) ? NODATA : UNKNOWN;
+      if (known) return NODATA;
+      return qualifiedAddresses(view, key, family) ?? (reverseKnown(view, key) ? NODATA : UNKNOWN);
     }
     if (qtype === TYPE_PTR) {
       const address = reverseKey(key);
@@ -274,8 +297,31 @@ function ptrRecord(table: NetworkTable, address: string, owner: string): LocalRe
   return record;
 }
 
+/** The table's names as `<name>.<network>`, built on first use. */
+function qualifiedNames(table: NetworkTable): ReadonlyMap<string, readonly LocalRecord[]> {
+  if (table.qualified === null) {
+    table.qualified = new Map();
+    for (const [key, records] of table.names) table.qualified.set(key + table.suffix, records);
+  }
+  return table.qualified;
+}
+
+/** A or AAAA records of `key` read as `<name>.<network>`; undefined when it is no such name. */
+function qualifiedAddresses(view: readonly NetworkTable[], key: string, family: Family): Lookup | undefined {
+  for (const table of view) {
+    if (!key.endsWith(table.suffix)) continue;
+    const records = qualifiedNames(table).get(key);
+    if (records === undefined) return undefined;
+    return table.family === family && records.length > 0 ? { kind: 'answer', records } : NODATA;
+  }
+  return undefined;
+}
+
 function namesKnown(view: readonly NetworkTable[], key: string): boolean {
-  for (const table of view) if (table.names.has(key)) return true;
+  for (const table of view) {
+    if (table.names.has(key)) return true;
+    if (key.endsWith(table.suffix) && qualifiedNames(table).has(key)) return true;
+  }
   return false;
 }
 

@@ -1,25 +1,19 @@
 // Serves one namespace's resolver sockets with an Answerer. UDP: one reply per
-// query, to whoever sent it. TCP (RFC 7766): 2-byte length framing, several
-// queries per connection, pipelined, replies written as they complete (glibc
-// sends A and AAAA back to back on one connection), an idle timeout, and bounds
-// on connections, message size, queries in flight and replies left unread.
-// Nothing a client sends
-// can throw out of here, and an error on one socket never touches another.
+// query, to whoever sent it, with a bound on queries in flight. TCP: a bound on
+// open connections; each connection is its own small state machine
+// (tcp-connection.ts). Nothing a client sends can throw out of here, and an error
+// on one socket never touches another.
 import type dgram from 'node:dgram';
 import type net from 'node:net';
+import { type TcpCounters, type TcpLimits, serveConnection } from './tcp-connection.js';
 import type { Answerer, Outcome, Query, Reply, Transport } from './types.js';
 
-export interface ServeLimits {
-  /** Open TCP connections per namespace; more are closed on accept. */
+export interface ServeLimits extends TcpLimits {
+  /**
+   * Open TCP connections per namespace; more are closed on accept. A slot is free
+   * again as soon as our side has closed its socket, whatever the client does.
+   */
   readonly maxTcpConnections: number;
-  /** A TCP connection with no traffic for this long is closed (once its answers are out). */
-  readonly tcpIdleTimeoutMs: number;
-  /** Largest TCP query accepted; a bigger length prefix closes the connection. */
-  readonly maxTcpMessageBytes: number;
-  /** Queries of one TCP connection in flight before it stops being read. */
-  readonly maxTcpPendingPerConnection: number;
-  /** Reply bytes a TCP connection may leave unread before it stops being read. */
-  readonly maxTcpUnsentBytes: number;
   /** UDP queries in flight per namespace before new ones are dropped (a flood must not grow memory). */
   readonly maxUdpInFlight: number;
 }
@@ -33,18 +27,14 @@ export const DEFAULT_LIMITS: ServeLimits = {
   maxUdpInFlight: 4096,
 };
 
-export interface ServeCounters {
+export interface ServeCounters extends TcpCounters {
   readonly queries: Record<Transport, number>;
   /** Replies by outcome; an outcome not seen yet is absent. */
   readonly outcomes: Partial<Record<Outcome, number>>;
   /** UDP queries dropped because too many were in flight. */
   udpOverload: number;
-  /** Replies that could not be sent (socket errors, replies too large to frame). */
-  sendErrors: number;
+  /** TCP connections accepted. */
   tcpConnections: number;
-  /** TCP connections closed for a bad frame (zero or oversize length). */
-  tcpBadFrames: number;
-  tcpIdleClosed: number;
 }
 
 export type ServeLog = (level: 'warn' | 'error', message: string) => void;
@@ -76,8 +66,6 @@ export function newCounters(): ServeCounters {
     tcpIdleClosed: 0,
   };
 }
-
-const MAX_FRAME = 65_535;
 
 export function serveNamespace(sockets: { udp: dgram.Socket; tcp: net.Server }, options: ServeOptions): Served {
   const { netns, answerer } = options;
@@ -147,122 +135,13 @@ export function serveNamespace(sockets: { udp: dgram.Socket; tcp: net.Server }, 
   tcp.maxConnections = limits.maxTcpConnections;
   tcp.on('error', (error) => log('warn', `resolver: tcp server in ${netns}: ${error.message}`));
   tcp.on('drop', () => log('warn', `resolver: tcp connection refused in ${netns}: ${limits.maxTcpConnections} already open`));
+  const answerTcp = (bytes: Buffer): Reply | Promise<Reply> => answer({ bytes, transport: 'tcp', netns });
   tcp.on('connection', (socket) => {
     counters.tcpConnections++;
     open.add(socket);
-    serveConnection(socket);
-  });
-
-  function serveConnection(socket: net.Socket): void {
-    let pending = 0;
-    let readEnded = false;
-    let idle = false;
-    let paused = false;
-    /** What was read but not yet parsed when reading paused. */
-    let leftover: Buffer | null = null;
-    socket.setNoDelay(true);
-    socket.setTimeout(limits.tcpIdleTimeoutMs);
-    socket.on('error', () => {}); // resets and the like: the connection just ends
     socket.on('close', () => open.delete(socket));
-
-    const finishIfDone = () => {
-      if (pending === 0 && leftover === null && (readEnded || idle) && !socket.destroyed) socket.end();
-    };
-    socket.on('timeout', () => {
-      counters.tcpIdleClosed++;
-      // Replies still unsent after a whole idle period: the client stopped reading.
-      if (socket.writableLength > 0) socket.destroy();
-      idle = true;
-      finishIfDone();
-    });
-    socket.on('end', () => {
-      readEnded = true;
-      finishIfDone();
-    });
-
-    // Stop reading while too many queries are in flight, or while replies pile up
-    // unsent because the client does not read them; resume when both clear. A
-    // chunk may hold many queries: what is left of it waits for the resume too.
-    const full = () => pending >= limits.maxTcpPendingPerConnection || socket.writableLength > limits.maxTcpUnsentBytes;
-    const flow = () => {
-      if (!paused || full() || socket.destroyed) return;
-      paused = false;
-      const rest = leftover;
-      leftover = null;
-      if (rest !== null) consume(rest);
-      if (!paused) socket.resume();
-    };
-    socket.on('drain', flow);
-
-    const dispatch = (bytes: Buffer) => {
-      pending++;
-      void Promise.resolve(answer({ bytes, transport: 'tcp', netns })).then((reply) => {
-        pending--;
-        if (reply.bytes !== null && socket.writable) {
-          if (reply.bytes.length > MAX_FRAME) {
-            counters.sendErrors++;
-          } else {
-            const frame = Buffer.allocUnsafe(2 + reply.bytes.length);
-            frame.writeUInt16BE(reply.bytes.length, 0);
-            frame.set(reply.bytes, 2);
-            socket.write(frame);
-          }
-        }
-        flow();
-        finishIfDone();
-      });
-    };
-
-    // Frames are assembled in place: a client trickling a 64 KiB query one byte
-    // at a time costs one allocation, not one copy of the whole buffer per byte.
-    const header = Buffer.alloc(2);
-    let headerFilled = 0;
-    let body: Buffer | null = null;
-    let bodyFilled = 0;
-    const consume = (chunk: Buffer) => {
-      let at = 0;
-      while (at < chunk.length && !socket.destroyed) {
-        if (full()) {
-          paused = true;
-          socket.pause();
-          leftover = chunk.subarray(at);
-          return;
-        }
-        if (body === null) {
-          header[headerFilled++] = chunk[at++]!;
-          if (headerFilled < 2) continue;
-          headerFilled = 0;
-          const length = header.readUInt16BE(0);
-          if (length === 0 || length > limits.maxTcpMessageBytes) {
-            // There is no resynchronising a stream after a bad length: close it.
-            counters.tcpBadFrames++;
-            socket.destroy();
-            return;
-          }
-          body = Buffer.allocUnsafe(length);
-          bodyFilled = 0;
-          continue;
-        }
-        const copied = chunk.copy(body, bodyFilled, at, Math.min(chunk.length, at + body.length - bodyFilled));
-        bodyFilled += copied;
-        at += copied;
-        if (bodyFilled === body.length) {
-          const query = body;
-          body = null;
-          dispatch(query);
-        }
-      }
-    };
-    socket.on('data', (chunk: Buffer) => {
-      idle = false;
-      if (paused) {
-        // Data already read when the socket was paused.
-        leftover = leftover === null ? chunk : Buffer.concat([leftover, chunk]);
-        return;
-      }
-      consume(chunk);
-    });
-  }
+    serveConnection(socket, answerTcp, limits, counters);
+  });
 
   return {
     netns,

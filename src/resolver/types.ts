@@ -20,7 +20,7 @@ export type Outcome =
   | 'nodata'     // a local name without records of that type: NOERROR, no answers
   | 'forwarded'  // answered by an upstream (whatever its rcode)
   | 'servfail'   // every upstream failed or timed out
-  | 'refused'    // too many concurrent forwards
+  | 'refused'    // we refused: too many concurrent forwards, or a zone transfer (AXFR, IXFR)
   | 'formerr'    // malformed (FORMERR), or a request we don't serve: NOTIMP (opcode), BADVERS (EDNS version)
   | 'dropped';   // too malformed to answer (no header), or from an unknown namespace
 

@@ -13,10 +13,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
+import { bindInNamespace } from '../../src/kernel/netns-sockets.js';
+import { createResolver } from '../../src/resolver/answer.js';
+import { buildRecords } from '../../src/resolver/records.js';
+import { serveNamespace } from '../../src/resolver/serve.js';
 import { resolvConfText } from '../../src/resolver/service.js';
 import { readHostResolvConf } from '../../src/resolver/upstreams.js';
+import { catalogOf } from '../helpers/catalog.js';
 import { CLI, ROOT } from '../helpers/paths.js';
-import { requireRoot, run, uniqueName } from '../helpers/netns.js';
+import { inNetns, netns, requireRoot, run, uniqueName } from '../helpers/netns.js';
 import { requireTool } from '../helpers/tools.js';
 
 const TOOLS = ['dig', 'dnsmasq', 'musl-gcc', 'getent', 'ss', 'ip', 'iptables', 'nsenter'];
@@ -60,6 +65,32 @@ Promise.all(names.map(async (n) => [n, {
 }])).then((r) => console.log(JSON.stringify(Object.fromEntries(r))));
 `;
 
+// The rcode 127.0.0.11:53 answers an AXFR (252) and an IXFR (251) query with, over UDP and TCP.
+const RCODES = `
+const dgram = require('node:dgram'); const net = require('node:net');
+const name = process.argv[1];
+const query = (qtype) => {
+  const labels = name.split('.').flatMap((l) => [Buffer.from([l.length]), Buffer.from(l)]);
+  const tail = Buffer.from([0, 0, qtype, 0, 1]);
+  return Buffer.concat([Buffer.from([0x12, 0x34, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ...labels, tail]);
+};
+const udp = (q) => new Promise((resolve) => {
+  const s = dgram.createSocket('udp4');
+  s.on('message', (m) => { s.close(); resolve(m[3] & 15); });
+  s.send(q, 53, '127.0.0.11');
+});
+const tcp = (q) => new Promise((resolve) => {
+  const c = net.connect(53, '127.0.0.11', () => c.write(Buffer.concat([Buffer.from([q.length >> 8, q.length & 255]), q])));
+  c.on('data', (d) => { c.destroy(); resolve(d[5] & 15); });
+});
+(async () => {
+  const out = {};
+  for (const t of [252, 251]) { out['udp' + t] = await udp(query(t)); out['tcp' + t] = await tcp(query(t)); }
+  console.log(JSON.stringify(out));
+})();
+setTimeout(() => { console.log('{"timeout":true}'); process.exit(1); }, 5000).unref();
+`;
+
 const BIG = 60;
 
 interface World {
@@ -83,7 +114,7 @@ function catalogText(w: World, options: { big?: number; moreWeb?: boolean; withO
     `  node-1: { address: 192.0.2.11, netns: ${path(w.ns.host)} }`,
     '  node-2: { address: 192.0.2.12 }',
     'services:',
-    '  web: { vips: { appnet: 10.0.1.2 } }',
+    '  web: { vips: { appnet: 10.0.1.2 }, aliases: [www] }',
     '  peers: { endpointMode: dnsrr, networks: [appnet] }',
     '  big: { endpointMode: dnsrr, networks: [appnet] }',
     '  secret: { vips: { other: 10.0.2.2 } }',
@@ -103,8 +134,8 @@ function catalogText(w: World, options: { big?: number; moreWeb?: boolean; withO
   return lines.join('\n') + '\n';
 }
 
-const spawn = (file: string, args: readonly string[], env: Record<string, string>) =>
-  execa(file, args, { reject: false, stdin: 'ignore', buffer: false, env });
+const spawn = (file: string, args: readonly string[], env: Record<string, string>, stdin: 'ignore' | 'pipe') =>
+  execa(file, args, { reject: false, stdin, buffer: false, env });
 
 /** A child process whose output lines a test can wait for. */
 class Child {
@@ -112,8 +143,8 @@ class Child {
   readonly errors: string[] = [];
   readonly process: ReturnType<typeof spawn>;
 
-  constructor(file: string, args: readonly string[], env: Record<string, string> = {}) {
-    this.process = spawn(file, args, env);
+  constructor(file: string, args: readonly string[], env: Record<string, string> = {}, stdin: 'ignore' | 'pipe' = 'ignore') {
+    this.process = spawn(file, args, env, stdin);
     this.process.stdout?.setEncoding('utf8').on('data', (chunk: string) => this.lines.push(...chunk.split('\n').filter(Boolean)));
     this.process.stderr?.setEncoding('utf8').on('data', (chunk: string) => this.errors.push(...chunk.split('\n').filter(Boolean)));
   }
@@ -152,11 +183,11 @@ async function dig(ns: string, name: string, ...flags: string[]): Promise<string
   return result.stdout.split('\n').filter((l) => l !== '' && !l.startsWith(';')).sort();
 }
 
-async function digStatus(ns: string, name: string, ...flags: string[]): Promise<{ status: string; text: string; ms: number }> {
-  const started = Date.now();
+/** dig's status line. Its +time=8 bounds the wait: a resolver that hangs leaves no status, and fails the check. */
+async function digStatus(ns: string, name: string, ...flags: string[]): Promise<{ status: string; text: string }> {
   const result = await inNs(ns, 'dig', ['@127.0.0.11', '+time=8', '+tries=1', ...flags, name]);
   const status = /status: (\w+)/.exec(result.stdout)?.[1] ?? `none (exit ${result.exitCode}: ${result.stdout}${result.stderr})`;
-  return { status, text: result.stdout, ms: Date.now() - started };
+  return { status, text: result.stdout };
 }
 
 /** glibc: getent ahosts, unique addresses. */
@@ -166,14 +197,12 @@ async function getent(ns: string, name: string): Promise<string[]> {
   return [...new Set(result.stdout.split('\n').filter(Boolean).map((l) => l.split(/\s+/)[0]!))].sort();
 }
 
-async function musl(w: World, ns: string, name: string): Promise<{ addresses: string[]; ms: number }> {
-  const started = Date.now();
+async function musl(w: World, ns: string, name: string): Promise<{ addresses: string[] }> {
   const result = await inNs(ns, w.musl, [name]);
-  const ms = Date.now() - started;
   const out = result.stdout.split('\n').filter(Boolean);
   const errors = out.filter((l) => l.includes(' ERROR '));
-  if (errors.length > 0) return { addresses: errors.map((l) => l.slice(name.length + 1)), ms };
-  return { addresses: [...new Set(out.map((l) => l.split(' ')[1]!))].sort(), ms };
+  if (errors.length > 0) return { addresses: errors.map((l) => l.slice(name.length + 1)) };
+  return { addresses: [...new Set(out.map((l) => l.split(' ')[1]!))].sort() };
 }
 
 async function nodeClient(ns: string, names: readonly string[]): Promise<Record<string, { resolve4: string[] | string; lookup: string[] | string }>> {
@@ -311,14 +340,42 @@ describe('vipmesh resolver with real clients in task namespaces', { concurrency:
     }
   });
 
-  it('a static musl getaddrinfo resolves the same names, without delay for a name with no AAAA', async () => {
+  it('a static musl getaddrinfo resolves the same names, a name with no AAAA included', async () => {
+    // musl asks A and AAAA at once and gives up on the whole name (EAI_AGAIN) when
+    // the AAAA gets a SERVFAIL or no reply at all: only a NODATA for the AAAA
+    // lets it return the address. (inNs's 30 s timeout is the bound on a hang.)
     const web = await musl(w, w.ns.client, 'web');
     assert.deepEqual(web.addresses, ['10.0.1.2']);
-    // musl asks A and AAAA at once; anything but NODATA for the AAAA stalls it for seconds or fails it.
-    assert.ok(web.ms < 1000, `musl took ${web.ms} ms`);
+    const aaaa = await digStatus(w.ns.client, 'web', 'AAAA');
+    assert.equal(aaaa.status, 'NOERROR');
+    assert.match(aaaa.text, /ANSWER: 0,/);
     assert.deepEqual((await musl(w, w.ns.client, 'tasks.web')).addresses, ['10.0.1.11', '10.0.1.12']);
     assert.deepEqual((await musl(w, w.ns.client, 'web.1.aaaa')).addresses, ['10.0.1.11']);
     assert.deepEqual((await musl(w, w.ns.client, 'peers')).addresses, ['10.0.1.21', '10.0.1.22']);
+  });
+
+  it('<name>.<network> and tasks.<alias>, as Docker answers them; what PTR answers resolves forward again', async () => {
+    for (const tcp of [[], ['+tcp']]) {
+      assert.deepEqual(await dig(w.ns.client, 'web.appnet', ...tcp), ['10.0.1.2']);
+      assert.deepEqual(await dig(w.ns.client, 'Tasks.Web.AppNet', ...tcp), ['10.0.1.11', '10.0.1.12']);
+      assert.deepEqual(await dig(w.ns.client, 'web.1.aaaa.appnet', ...tcp), ['10.0.1.11']);
+      assert.deepEqual(await dig(w.ns.client, 'tasks.www', ...tcp), ['10.0.1.11', '10.0.1.12']);
+    }
+    for (const [address, name] of [['10.0.1.11', 'web.1.aaaa.appnet.'], ['10.0.1.2', 'web.appnet.']] as const) {
+      assert.deepEqual(await dig(w.ns.client, address, '-x'), [name]);
+      assert.deepEqual(await dig(w.ns.client, name), [address]);
+    }
+    // glibc: gethostbyname (getent hosts) and getaddrinfo (getent ahosts); musl's getaddrinfo
+    const hosts = await inNs(w.ns.client, 'getent', ['hosts', 'web.appnet']);
+    assert.equal(hosts.exitCode, 0, hosts.stderr);
+    assert.match(hosts.stdout, /^10\.0\.1\.2\s+web\.appnet$/m);
+    assert.deepEqual(await getent(w.ns.client, 'tasks.web.appnet'), ['10.0.1.11', '10.0.1.12']);
+    assert.deepEqual(await getent(w.ns.client, 'web.1.aaaa.appnet'), ['10.0.1.11']);
+    assert.deepEqual((await musl(w, w.ns.client, 'web.appnet')).addresses, ['10.0.1.2']);
+    assert.deepEqual((await musl(w, w.ns.client, 'tasks.www.appnet')).addresses, ['10.0.1.11', '10.0.1.12']);
+    // Not on appnet: the name is not ours there, and the upstream says NXDOMAIN.
+    assert.equal((await digStatus(w.ns.onlyb, 'web.appnet')).status, 'NXDOMAIN');
+    assert.deepEqual(await dig(w.ns.onlyb, 'secret.other'), ['10.0.2.2']);
   });
 
   it('a task only on network A gets nothing from vipmesh for a service only on network B: the upstream answers', async () => {
@@ -349,6 +406,20 @@ describe('vipmesh resolver with real clients in task namespaces', { concurrency:
     assert.deepEqual(await dig(w.ns.client, 'outside.test', '+tcp'), ['192.0.2.77']);
     assert.deepEqual(await getent(w.ns.client, 'outside.test'), ['192.0.2.77']);
     assert.deepEqual((await musl(w, w.ns.client, 'outside.test')).addresses, ['192.0.2.77']);
+  });
+
+  it('zone transfers are refused, over TCP and UDP, and never reach the upstream', async () => {
+    // Whatever dnsmasq calls these types, nothing else asks it about these names meanwhile.
+    const asked = () => readFileSync(w.upstream.log, 'utf8').split('\n').filter((l) => /query\[[^\]]*\] (web|outside\.test) from/.test(l)).length;
+    const before = asked();
+    for (const name of ['web', 'outside.test']) {
+      // dig prints no status for a transfer, only that it failed.
+      const axfr = await inNs(w.ns.client, 'dig', ['@127.0.0.11', '+time=2', '+tries=1', name, 'AXFR']);
+      assert.match(axfr.stdout, /Transfer failed/, `AXFR ${name}: ${axfr.stdout}${axfr.stderr}`);
+      const rcodes = await inNs(w.ns.client, process.execPath, ['-e', RCODES, name]);
+      assert.deepEqual(JSON.parse(rcodes.stdout), { udp252: 5, udp251: 5, tcp252: 5, tcp251: 5 }, `REFUSED is 5: ${rcodes.stderr}`);
+    }
+    assert.equal(asked(), before);
   });
 
   it('scaling a service in the catalog changes the answers without restarting anything', async () => {
@@ -448,13 +519,91 @@ describe('vipmesh resolver with real clients in task namespaces', { concurrency:
     assert.deepEqual((JSON.parse(readFileSync(file, 'utf8')) as { namespaces: unknown }).namespaces, before, 'the first one keeps its file');
   });
 
-  it('with the upstream stopped, an unknown name gets SERVFAIL within 4 s', async () => {
+  it('with the upstream stopped, an unknown name gets SERVFAIL', async () => {
     await dnsmasq.stop('SIGTERM');
     for (const flags of [[], ['+tcp']]) {
+      // A status at all shows the answer came within dig's 8 s: a hang, not a speed, is what fails here.
       const result = await digStatus(w.ns.client, 'outside.test', ...flags);
       assert.equal(result.status, 'SERVFAIL', result.text);
-      assert.ok(result.ms < 4000, `SERVFAIL after ${result.ms} ms`);
     }
     assert.deepEqual(await dig(w.ns.client, 'web'), ['10.0.1.2'], 'local names do not need the upstream');
+  });
+});
+
+// Idle TCP clients inside one namespace, more of them than the resolver has
+// slots, that never close their side. In-process (bind, records, chain and
+// sockets as the resolver wires them) so the idle timeout can be short.
+const HOLDERS = `
+const net = require('node:net');
+const [port, count] = process.argv.slice(1).map(Number);
+const sockets = [];
+let settled = 0;
+for (let i = 0; i < count; i++) {
+  // allowHalfOpen: the server's FIN does not make this client close its side.
+  const s = net.connect({ port, host: '127.0.0.11', allowHalfOpen: true });
+  s.state = 'connecting';
+  s.on('connect', () => { s.state = 'open'; if (++settled === count) console.log('connected'); });
+  s.on('end', () => { s.state = 'fin'; });
+  s.on('close', () => { if (s.state === 'connecting' && ++settled === count) console.log('connected'); s.state = 'closed'; });
+  s.on('error', () => {});
+  sockets.push(s);
+}
+process.stdin.setEncoding('utf8').on('data', () => {
+  const by = {};
+  for (const s of sockets) by[s.state] = (by[s.state] ?? 0) + 1;
+  console.log(JSON.stringify(by));
+});
+`;
+
+describe('TCP slots of the resolver in a namespace', () => {
+  it('idle clients that never close free their slots after the idle timeout; dig +tcp answers while they hold on', async (t) => {
+    requireRoot();
+    for (const tool of ['dig', 'nsenter', 'ip']) await requireTool(tool);
+    const name = await netns(t, 'vrs');
+    const path = `/run/netns/${name}`;
+    await inNetns(name, 'ip', ['link', 'set', 'lo', 'up']);
+    const catalog = catalogOf(`
+version: 1
+networks: { appnet: { subnet: 10.0.1.0/24 } }
+nodes: { node-1: { address: 192.0.2.11 } }
+services: { web: { vips: { appnet: 10.0.1.2 } } }
+tasks:
+  client: { node: node-1, netns: ${path}, addresses: { appnet: 10.0.1.31 } }
+`);
+    const sockets = await bindInNamespace(path);
+    const idleMs = 500;
+    const served = serveNamespace(sockets, {
+      netns: path,
+      answerer: createResolver({ records: buildRecords(catalog, 'node-1', new Map()), upstreams: [] }),
+      limits: { tcpIdleTimeoutMs: idleMs },
+    });
+    t.after(() => served.close());
+    const slots = 256; // the default bound
+    const holders = new Child('ip', ['netns', 'exec', name, process.execPath, '-e', HOLDERS, String(sockets.ports.tcp), String(slots + 4)], {}, 'pipe');
+    t.after(() => holders.stop('SIGKILL'));
+    await holders.waitFor(/^connected$/);
+    const report = async (): Promise<Record<string, number>> => {
+      const before = holders.lines.length;
+      holders.process.stdin?.write('report\n');
+      for (let i = 0; i < 500 && holders.lines.length === before; i++) await new Promise((r) => setTimeout(r, 10));
+      return JSON.parse(holders.lines.at(-1)!) as Record<string, number>;
+    };
+    const digTcp = () => inNs(name, 'dig', ['@127.0.0.11', '-p', String(sockets.ports.tcp), '+tcp', '+short', '+time=2', '+tries=1', 'web']);
+
+    // The 4 beyond the bound are closed on accept; the rest hold every slot.
+    let full = await report();
+    for (let i = 0; i < 100 && full['open'] !== slots; i++) full = await report();
+    assert.deepEqual(full, { open: slots, fin: 4 }, `every slot is held: ${JSON.stringify(full)}`);
+    assert.equal(served.connections(), slots);
+    assert.notEqual((await digTcp()).stdout.trim(), '10.0.1.2', 'no slot left for dig');
+
+    // Past the idle timeout every slot is free again, though no client has closed.
+    for (let i = 0; i < 1000 && served.connections() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(served.connections(), 0);
+    const held = await report();
+    assert.deepEqual(held, { fin: slots + 4 }, `the clients got our FIN and keep their side open: ${JSON.stringify(held)}`);
+    const answered = await digTcp();
+    assert.equal(answered.stdout.trim(), '10.0.1.2', `${answered.stdout}${answered.stderr}`);
+    assert.equal(served.counters.tcpIdleClosed, slots);
   });
 });

@@ -32,6 +32,18 @@ test('the question is echoed byte for byte, mixed case kept; answers point at it
   assert.deepEqual(sorted(addressesOf(packet)), ['10.0.1.11', '10.0.1.12']);
 });
 
+test('<name>.<network> and tasks.<alias> answer with the question echoed as sent', async () => {
+  const { packet, outcome } = await ask(resolver(), { name: 'Web.BackEnd' });
+  assert.equal(outcome, 'answered');
+  assert.equal(packet.questions?.[0]?.name, 'Web.BackEnd');
+  assert.ok(packet.answers?.every((a) => a.name === 'Web.BackEnd'));
+  assert.deepEqual(addressesOf(packet), ['10.0.2.2']);
+  assert.deepEqual(sorted(addressesOf((await ask(resolver(), { name: 'tasks.www' })).packet)), ['10.0.1.11', '10.0.1.12']);
+  const nodata = await ask(resolver(), { name: 'web.backend', type: 'AAAA' });
+  assert.equal(nodata.outcome, 'nodata');
+  assert.equal(nodata.packet.rcode, 'NOERROR');
+});
+
 test('flags: QR and RA set, RD echoed, not authoritative, rcode NOERROR', async () => {
   for (const rd of [true, false]) {
     const { packet } = await ask(resolver(), { name: 'web', rd });
@@ -262,6 +274,22 @@ test('unknown names, and names of other classes, go upstream: with none, SERVFAI
     assert.equal(packet.rcode, 'SERVFAIL', q.name);
     assert.equal(outcome, 'servfail');
     assert.equal(packet.questions?.[0]?.name, q.name);
+  }
+});
+
+test('zone transfers (AXFR, IXFR) are REFUSED, for our names and others alike, over UDP and TCP', async () => {
+  for (const type of ['AXFR', 'IXFR'] as const) {
+    for (const transport of ['udp', 'tcp'] as const) {
+      for (const name of ['web', 'tasks.web', 'example.org']) {
+        const r = resolver();
+        const { packet, outcome } = await ask(r, { name, type, transport });
+        assert.equal(packet.rcode, 'REFUSED', `${type} ${name} over ${transport}`);
+        assert.equal(outcome, 'refused');
+        assert.deepEqual(packet.answers, []);
+        assert.equal(packet.questions?.[0]?.type, type);
+        assert.equal(r.counters.servfail, 0, 'not forwarded (no upstream here would give SERVFAIL)');
+      }
+    }
   }
 });
 

@@ -62,7 +62,7 @@ for (const transport of ['udp', 'tcp'] as const) {
     });
   });
 
-  test(`${transport}: SERVFAIL and REFUSED move on to the next server`, async () => {
+  test(`${transport}: SERVFAIL and REFUSED move on to the next server, which answers`, async () => {
     await withUpstreams(transport, ['servfail', 'refused', 'answer'], async (fakes, upstreams) => {
       const { packet, outcome } = await ask(resolverFor(upstreams), { name: 'example.org', transport });
       assert.equal(outcome, 'forwarded');
@@ -73,17 +73,14 @@ for (const transport of ['udp', 'tcp'] as const) {
 
   test(`${transport}: a silent server times out and the next one answers`, async () => {
     await withUpstreams(transport, ['silent', 'answer'], async (fakes, upstreams) => {
-      const started = performance.now();
       const { packet } = await ask(resolverFor(upstreams, { upstreamTimeoutMs: 150 }), { name: 'example.org', transport });
-      const elapsed = performance.now() - started;
       assert.deepEqual(addressesOf(packet), ['192.0.2.1']);
-      assert.ok(elapsed >= 140, `waited out the timeout (${elapsed.toFixed(0)} ms)`);
       assert.deepEqual(fakes.map((f) => f.received.length), [1, 1]);
     });
   });
 
   test(`${transport}: every server failing gives SERVFAIL, echoing the question`, async () => {
-    await withUpstreams(transport, ['servfail', 'silent', 'refused'], async (fakes, upstreams) => {
+    await withUpstreams(transport, ['servfail', 'silent', 'servfail'], async (fakes, upstreams) => {
       const r = resolverFor(upstreams, { upstreamTimeoutMs: 100 });
       const { packet, outcome } = await ask(r, { name: 'Example.org', id: 77, transport });
       assert.equal(outcome, 'servfail');
@@ -93,6 +90,18 @@ for (const transport of ['udp', 'tcp'] as const) {
       assert.equal(packet.flag_ra, true);
       assert.deepEqual(fakes.map((f) => f.received.length), [1, 1, 1]);
       assert.equal(r.counters.servfail, 1);
+    });
+  });
+
+  test(`${transport}: an upstream's REFUSED is passed on when no server answers better`, async () => {
+    await withUpstreams(transport, ['servfail', 'refused', 'silent'], async (fakes, upstreams) => {
+      const r = resolverFor(upstreams, { upstreamTimeoutMs: 100 });
+      const { packet, outcome } = await ask(r, { name: 'Private.example', id: 78, transport });
+      assert.equal(packet.rcode, 'REFUSED');
+      assert.equal(packet.id, 78, "the client's ID, not the one sent upstream");
+      assert.equal(packet.questions?.[0]?.name, 'Private.example');
+      assert.equal(outcome, 'forwarded', "the upstream's own reply");
+      assert.deepEqual(fakes.map((f) => f.received.length), [1, 1, 1], 'the servers after it were still tried');
     });
   });
 }
@@ -105,17 +114,17 @@ test('at most 3 servers are tried', async () => {
   });
 });
 
-test('a closed port fails at once (ICMP unreachable) and the next server answers', async () => {
+// The upstream timeout is longer than the test's own: only acting on the ICMP
+// error (not waiting the timeout out) finishes in time. A bound on a hang, not a timing.
+test('a closed port fails at once (ICMP unreachable) and the next server answers', { timeout: 20_000 }, async () => {
   const closed = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => closed.bind(0, '127.0.0.1', resolve));
   const port = (closed.address() as AddressInfo).port;
   await new Promise<void>((resolve) => closed.close(() => resolve()));
   await withUpstreams('udp', ['answer'], async (_fakes, upstreams) => {
-    const started = performance.now();
-    const r = resolverFor([{ address: '127.0.0.1', port }, ...upstreams], { upstreamTimeoutMs: 3000 });
+    const r = resolverFor([{ address: '127.0.0.1', port }, ...upstreams], { upstreamTimeoutMs: 60_000 });
     const { packet } = await ask(r, { name: 'example.org' });
     assert.deepEqual(addressesOf(packet), ['192.0.2.1']);
-    assert.ok(performance.now() - started < 2000, 'did not wait for the timeout');
   });
 });
 

@@ -112,6 +112,65 @@ test('PTR for task addresses (<task>.<network>) and VIPs (<service>.<network>)',
   assert.equal(kind(records, CLIENT, '2.9.0.10.in-addr.arpa', PTR), 'unknown', 'zeta is not visible');
 });
 
+test('every name also answers as <name>.<network>, from that network only', () => {
+  // appnet is client's first network; the qualified name picks backend all the same
+  assert.deepEqual(data(records.lookup(CLIENT, 'web.backend', A)), ['10.0.2.2']);
+  assert.deepEqual(data(records.lookup(CLIENT, 'web.appnet', A)), ['10.0.1.2']);
+  assert.deepEqual(data(records.lookup(CLIENT, 'www.backend', A)), ['10.0.2.2']);
+  assert.deepEqual(data(records.lookup(CLIENT, 'tasks.web.backend', A)), ['10.0.2.11', '10.0.2.12']);
+  assert.deepEqual(data(records.lookup(CLIENT, 'web.1.a.backend', A)), ['10.0.2.11']);
+  assert.deepEqual(data(records.lookup(CLIENT, 'db.backend', A)), ['10.0.2.3']);
+  assert.deepEqual(data(records.lookup(CLIENT, 'Loner.AppNet.', A)), ['10.0.1.51']);
+  assert.deepEqual(data(records.lookup(CLIENT, 'peers.v6net', AAAA)), ['fd00:1::31', 'fd00:1::32']);
+  assert.deepEqual(data(records.lookup(CLIENT, 'peers.v6net', ANY)), ['fd00:1::31', 'fd00:1::32']);
+  // known on that network, without records of the type: NODATA
+  assert.equal(kind(records, CLIENT, 'peers.v6net', A), 'nodata');
+  assert.equal(kind(records, CLIENT, 'web.backend', AAAA), 'nodata');
+  assert.equal(kind(records, CLIENT, 'web.backend', MX), 'nodata');
+  assert.equal(kind(records, CLIENT, 'tasks.idle.appnet', A), 'nodata');
+  // a network the task is not on, the ingress network, a service not on that network
+  assert.equal(kind(records, CLIENT, 'hidden.zeta', A), 'unknown');
+  assert.equal(kind(records, CLIENT, 'web.zeta', A), 'unknown');
+  assert.equal(kind(records, CLIENT, 'web.ingress', A), 'unknown');
+  assert.equal(kind(records, CLIENT, 'db.appnet', A), 'unknown');
+  assert.equal(kind(records, '/run/netns/loner', 'db.backend', A), 'unknown', 'loner is on appnet only');
+});
+
+test('what a PTR answers resolves forward again', () => {
+  for (const address of ['10.0.2.11', '10.0.2.2', '10.0.1.51', '10.0.1.2']) {
+    const [target] = data(records.lookup(CLIENT, `${address.split('.').reverse().join('.')}.in-addr.arpa`, PTR));
+    assert.deepEqual(data(records.lookup(CLIENT, `${target!}.`, A)), [address], `${address} → ${target!}`);
+  }
+});
+
+test('tasks.<alias> answers as tasks.<service>', () => {
+  assert.deepEqual(data(records.lookup(CLIENT, 'tasks.www', A)), ['10.0.1.11', '10.0.1.12']);
+  assert.deepEqual(data(records.lookup('/run/netns/db1', 'tasks.www', A)), ['10.0.2.11', '10.0.2.12']);
+  assert.deepEqual(data(records.lookup(CLIENT, 'TASKS.www.backend', A)), ['10.0.2.11', '10.0.2.12']);
+});
+
+test('a name as it is wins over the same name read as <name>.<network>', () => {
+  // Task "api.front" sits on back; service api has its VIP on front.
+  const tricky = buildRecords(catalogOf(`
+version: 1
+networks: { front: { subnet: 10.1.0.0/24 }, back: { subnet: 10.2.0.0/24 } }
+nodes: { node-1: { address: 192.0.2.11 } }
+services: { api: { vips: { front: 10.1.0.2 } } }
+tasks:
+  api.front: { node: node-1, netns: /run/netns/apifront, addresses: { back: 10.2.0.5 } }
+  both: { node: node-1, netns: /run/netns/both, addresses: { front: 10.1.0.9, back: 10.2.0.9 } }
+  frontonly: { node: node-1, netns: /run/netns/frontonly, addresses: { front: 10.1.0.8 } }
+`), 'node-1', new Map());
+  const both = '/run/netns/both';
+  assert.deepEqual(data(tricky.lookup(both, 'api.front', A)), ['10.2.0.5'], 'the task, not api on front');
+  assert.equal(kind(tricky, both, 'api.front', AAAA), 'nodata', 'the task is known: no fallback to the qualified reading');
+  assert.deepEqual(data(tricky.lookup(both, 'api.front.back', A)), ['10.2.0.5']);
+  assert.equal(kind(tricky, both, 'api.front.front', A), 'unknown', 'the task is not on front');
+  assert.deepEqual(data(tricky.lookup(both, 'api', A)), ['10.1.0.2']);
+  // where the task api.front is not visible, the name is api on front
+  assert.deepEqual(data(tricky.lookup('/run/netns/frontonly', 'api.front', A)), ['10.1.0.2']);
+});
+
 test('names are case-insensitive, with or without the trailing dot', () => {
   for (const name of ['WEB', 'Web.', 'wEb', 'TASKS.Web.', 'LONER', 'loner.']) {
     assert.equal(kind(records, CLIENT, name, A), 'answer', name);

@@ -47,15 +47,15 @@ test('a socket is replaced after maxUses queries, so the source port moves on', 
   assert.equal(pool.open(), 1, 'retired sockets are closed');
 });
 
-test('a closed port fails at once, not after the timeout; close() ends what is in flight', async (t) => {
+// The exchange's timeout is longer than the test's own: only acting on the ICMP
+// error finishes in time. A bound on a hang, not a timing.
+test('a closed port fails at once, not after the timeout; close() ends what is in flight', { timeout: 20_000 }, async (t) => {
   const pool = createUpstreamPool();
   const closed = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => closed.bind(0, '127.0.0.1', resolve));
   const port = (closed.address() as AddressInfo).port;
   await new Promise<void>((resolve) => closed.close(() => resolve()));
-  const started = performance.now();
-  assert.equal(await pool.exchange(query(1), { address: '127.0.0.1', port }, 5000, isReply), null);
-  assert.ok(performance.now() - started < 2000, 'ICMP port unreachable ends it');
+  assert.equal(await pool.exchange(query(1), { address: '127.0.0.1', port }, 60_000, isReply), null);
 
   const silent = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => silent.bind(0, '127.0.0.1', resolve));
