@@ -1,6 +1,7 @@
-#!/usr/bin/env node
-// Command-line entry. Exit codes (SPEC §4): 0 ok, 1 drift (diff), 2 usage or
-// invalid catalog, 3 applied in part.
+// The vipmesh command line: the commands, their options and how each ends. Exit
+// codes (SPEC §4): 0 ok, 1 drift (diff), 2 usage or invalid catalog, 3 applied in
+// part or an unexpected error (errors.ts). Importing this runs nothing; bin.ts is
+// the program.
 import { hostname, release } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { loadCatalog } from '../catalog/load.js';
@@ -11,15 +12,18 @@ import { planNode } from '../plan/index.js';
 import { runPass } from '../reconcile/pass.js';
 import type { Mode } from '../reconcile/run.js';
 import { summarize } from '../reconcile/summary.js';
-import { renderPlanJson, renderPlanText } from '../render/plan.js';
+import { printablePath, renderPlanJsonChunks, renderPlanTextChunks } from '../render/plan.js';
 import { readNodeFacts, runDir } from '../state/runtime.js';
 import { acquireLock, LockBusyError } from '../state/store.js';
+import { EXIT, EXIT_INTERNAL, UsageError, internalErrorText, isClosedPipe } from './errors.js';
+import { parseKernelRelease, parseNodeName } from './input.js';
+import { OutputError, writeChunks } from './output.js';
+import { currentCredentials, privilegeProblem } from './privileges.js';
 import { resolverCommand } from './resolver.js';
+import { packageVersion } from './version.js';
 
-export const EXIT = { ok: 0, drift: 1, usage: 2, partial: 3 } as const;
+export { EXIT, EXIT_INTERNAL } from './errors.js';
 const DEFAULT_CATALOG = '/etc/vipmesh/catalog.yaml';
-
-class UsageError extends Error {}
 
 interface CommonOptions {
   catalog: string;
@@ -31,7 +35,7 @@ async function loadForNode(options: CommonOptions): Promise<{ catalog: Catalog; 
   if (!result.ok) {
     const n = result.problems.length;
     throw new UsageError(
-      `${options.catalog} is not a valid catalog (${n} problem${n === 1 ? '' : 's'}); nothing was done:\n` +
+      `${printablePath(options.catalog)} is not a valid catalog (${n} problem${n === 1 ? '' : 's'}); nothing was done:\n` +
         formatProblems(result.problems),
     );
   }
@@ -46,29 +50,32 @@ async function loadForNode(options: CommonOptions): Promise<{ catalog: Catalog; 
 function withCommon(command: Command): Command {
   return command
     .option('-c, --catalog <file>', 'catalog file (YAML or JSON)', DEFAULT_CATALOG)
-    .option('--node <name>', 'the node to act for (default: this host name)');
+    .option('--node <name>', 'the node to act for (default: this host name)', parseNodeName);
 }
 
 export function buildProgram(): Command {
   const program = new Command('vipmesh')
     .description("Docker Swarm's service discovery and load balancing for any Linux node")
-    .showHelpAfterError()
-    .exitOverride();
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .exitOverride()
+    // Commander's errors as one line in vipmesh's voice, like every other error.
+    .configureOutput({ outputError: (text, write) => write(`vipmesh: ${oneLine(text)} (see --help)\n`) });
 
   withCommon(program.command('plan'))
     .description('print the kernel state vipmesh would program on the node; touches nothing, needs no root')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
-    .option('--kernel-release <release>', 'plan for this kernel release instead of the running one (uname -r)')
+    .option('--kernel-release <release>', 'plan for this kernel release instead of the running one (uname -r)', parseKernelRelease)
     .action(async (options: CommonOptions & { format: 'text' | 'json'; kernelRelease?: string }) => {
       const { catalog, node } = await loadForNode(options);
       const facts = await readNodeFacts(runDir(), options.kernelRelease ?? release());
       const plan = planNode(catalog, node, facts);
+      // Streamed: a large node's plan is more text than one string can hold.
       if (options.format === 'json') {
-        process.stdout.write(renderPlanJson(plan));
+        await writeChunks(process.stdout, renderPlanJsonChunks(plan));
       } else if (plan.namespaces.length === 0) {
         process.stderr.write(`vipmesh: nothing to program on node ${node}\n`);
       } else {
-        process.stdout.write(renderPlanText(plan));
+        await writeChunks(process.stdout, renderPlanTextChunks(plan));
       }
     });
 
@@ -76,6 +83,8 @@ export function buildProgram(): Command {
     withCommon(program.command(name))
       .description(description)
       .action(async (options: CommonOptions) => {
+        const problem = privilegeProblem(name, currentCredentials());
+        if (problem !== undefined) throw new UsageError(problem);
         process.exitCode = await runOneShot(name, mode, options);
       });
   oneShot('diff', 'diff', 'show what reconcile would change; exit 0 when nothing, 1 on drift');
@@ -105,32 +114,48 @@ async function runOneShot(verb: string, mode: Mode, options: CommonOptions): Pro
   }
 }
 
+/** Commander's `error: …` text, possibly with a `(Did you mean …?)` line, as one line. */
+function oneLine(text: string): string {
+  return text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   try {
     await buildProgram().parseAsync([...argv], { from: 'user' });
     // Actions that end in something other than success set process.exitCode.
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (error) {
-    if (error instanceof CommanderError) {
-      // Commander already printed the message; help and version exit 0.
-      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    }
-    if (error instanceof UsageError) {
-      process.stderr.write(`vipmesh: ${error.message}\n`);
-      return EXIT.usage;
-    }
-    if (error instanceof LockBusyError) {
-      const ask = error.pid === undefined ? 'systemctl reload vipmesh' : `kill -HUP ${error.pid} or systemctl reload vipmesh`;
-      process.stderr.write(`vipmesh: ${error.message}; nothing was done (to ask it for a pass: ${ask})\n`);
-      return EXIT.usage;
-    }
-    if (error instanceof KernelError) {
-      // Nothing could be applied (e.g. the host's iptables backend is not installed).
-      process.stderr.write(`vipmesh: ${error.message}\n`);
-      return EXIT.partial;
-    }
-    throw error;
+    return failed(error);
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+function failed(error: unknown): number {
+  if (error instanceof CommanderError) {
+    // Commander already printed the message; help and version exit 0.
+    return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  }
+  if (error instanceof UsageError) {
+    process.stderr.write(`vipmesh: ${error.message}\n`);
+    return EXIT.usage;
+  }
+  if (error instanceof LockBusyError) {
+    const ask = error.pid === undefined ? 'systemctl reload vipmesh' : `kill -HUP ${error.pid} or systemctl reload vipmesh`;
+    process.stderr.write(`vipmesh: ${error.message}; nothing was done (to ask it for a pass: ${ask})\n`);
+    return EXIT.usage;
+  }
+  if (error instanceof KernelError) {
+    // Nothing could be applied (e.g. the host's iptables backend is not installed).
+    process.stderr.write(`vipmesh: ${error.message}\n`);
+    return EXIT.partial;
+  }
+  if (isClosedPipe(error)) {
+    // The reader of stdout left (`vipmesh plan | head`): what it read was right.
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  }
+  if (error instanceof OutputError) {
+    // bin.ts reports a failing stdout (a full disk) once, from the stream's error event.
+    return EXIT_INTERNAL;
+  }
+  process.stderr.write(internalErrorText(error));
+  return EXIT_INTERNAL;
+}

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -15,11 +15,17 @@ export function emptyRunDir(): string {
   return mkdtempSync(join(tmpdir(), 'vipmesh-run-'));
 }
 
+/** Runs the built CLI; without a VIPMESH_RUN_DIR it gets an empty one, removed afterwards. */
 export async function vipmesh(args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const result = await execa(process.execPath, [CLI, ...args], {
-    reject: false,
-    stripFinalNewline: false,
-    env: { VIPMESH_RUN_DIR: emptyRunDir(), ...env },
-  });
-  return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr };
+  const own = env['VIPMESH_RUN_DIR'] === undefined ? emptyRunDir() : undefined;
+  try {
+    const result = await execa(process.execPath, [CLI, ...args], {
+      reject: false,
+      stripFinalNewline: false,
+      env: { ...(own === undefined ? {} : { VIPMESH_RUN_DIR: own }), ...env },
+    });
+    return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr };
+  } finally {
+    if (own !== undefined) rmSync(own, { recursive: true, force: true });
+  }
 }

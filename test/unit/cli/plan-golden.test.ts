@@ -1,7 +1,7 @@
 // `vipmesh plan` byte for byte against the golden files in test/golden/.
 // UPDATE_GOLDEN=1 rewrites them; review the diff before committing.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import test from 'node:test';
@@ -58,8 +58,9 @@ test('plan for a kernel before 5.9 adds conn_reuse_mode=0', async () => {
   checkGolden('article-003-whoami--node-1--kernel-5.4.txt', result.stdout);
 });
 
-test('plan prints the ports a running agent holds instead of the tokens', async () => {
+test('plan prints the ports a running agent holds instead of the tokens', async (t) => {
   const runDir = mkdtempSync(join(tmpdir(), 'vipmesh-run-'));
+  t.after(() => rmSync(runDir, { recursive: true, force: true }));
   writeFileSync(join(runDir, 'resolver.json'), JSON.stringify({
     pid: process.pid,
     namespaces: { '/run/netns/svc1-1': { udp: 48233, tcp: 42439 } },
