@@ -155,7 +155,7 @@ export async function runResolverBench(options: ResolverBenchOptions = {}): Prom
     const upstream = execa('dnsmasq', dnsmasqArgs('127.0.0.1', upstreamPort, []), { reject: false });
     children.push(upstream as unknown as { kill(signal: NodeJS.Signals): boolean });
 
-    const main = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+    const main = fileURLToPath(new URL('../src/cli/bin.js', import.meta.url));
     // VIPMESH_BENCH_NODE_ARGS, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`, profiles the resolver.
     const nodeArgs = (process.env['VIPMESH_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
     const resolver = execa(process.execPath, [...nodeArgs, main, 'resolver', '-c', join(dir, 'catalog.json'), '--node', 'node-0', '--upstream', `127.0.0.1:${upstreamPort}`], {
