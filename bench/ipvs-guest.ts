@@ -27,7 +27,7 @@ import { createKernel } from '../src/kernel/index.js';
 import { parseIpvsadmList } from '../src/kernel/parse-ipvsadm.js';
 import { ipvsadmLine, renderIpvsOps } from '../src/kernel/ipvs.js';
 import type { IpvsOp, Kernel, ObservedIpvs } from '../src/kernel/types.js';
-import { BALANCES, type RealServer, type VirtualService } from '../src/plan/types.js';
+import { type RealServer, type VirtualService } from '../src/plan/types.js';
 import { diffIpvs } from '../src/reconcile/diff-ipvs.js';
 import { readBackScope } from '../src/reconcile/run.js';
 import type { DiffOptions } from '../src/reconcile/types.js';
@@ -69,7 +69,7 @@ function realServer(k: number): RealServer {
 
 function services(count: number, reals: number): VirtualService[] {
   return Array.from({ length: count }, (_, i) => ({
-    [BALANCES]: { kind: 'vip', service: `svc-${i}`, network: 'net' },
+    balances: { kind: 'vip', service: `svc-${i}`, network: 'net' },
     label: `svc-${i}/net`,
     fwmark: FIRST_MARK + i,
     scheduler: 'rr',

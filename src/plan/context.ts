@@ -4,7 +4,7 @@ import type { Catalog, Service, Task } from '../catalog/types.js';
 import { sortByAddress } from './address.js';
 import { compareText } from './marks.js';
 import { serves } from './serving.js';
-import { BALANCES, type Balanced, type Chain, type NodeFacts, type RealServer, type Sysctl, type VirtualService } from './types.js';
+import { type Balanced, type Chain, type NodeFacts, type RealServer, type Sysctl, type VirtualService } from './types.js';
 
 export interface PlanContext {
   readonly catalog: Catalog;
@@ -85,7 +85,7 @@ export function virtualService(
   service: Service, balances: Balanced, fwmark: number, label: string, servers: readonly RealServer[],
 ): VirtualService {
   return {
-    [BALANCES]: balances,
+    balances,
     label,
     fwmark,
     scheduler: service.lb.scheduler,

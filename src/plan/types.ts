@@ -51,20 +51,14 @@ export type Balanced =
   | { readonly kind: 'vip'; readonly service: string; readonly network: string }
   | { readonly kind: 'port'; readonly service: string; readonly protocol: Protocol; readonly port: number };
 
-/**
- * The key of `Balanced` on a VirtualService. A symbol, because JSON.stringify
- * skips symbol keys: `plan --format json` is a published form and stays as it
- * was, while object spreads and deepEqual still carry the field.
- */
-export const BALANCES: unique symbol = Symbol('vipmesh.balances');
-
 /** The identity of a VIP in stored state and in fwmark assignment: "service/network". */
 export function vipKey(vip: { readonly service: string; readonly network: string }): string {
   return `${vip.service}/${vip.network}`;
 }
 
 export interface VirtualService {
-  readonly [BALANCES]: Balanced;
+  /** What it balances: the typed identity the reconciler keys on. */
+  readonly balances: Balanced;
   /** What it balances, for people only: "whoami/appnet" or "whoami 8080/tcp". */
   readonly label: string;
   readonly fwmark: number;

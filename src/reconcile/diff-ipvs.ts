@@ -2,7 +2,7 @@
 // minimal IPVS operations, with graceful draining of leaving real servers.
 import type { IpvsOp, ObservedIpvs, ObservedRealServer, ObservedService } from '../kernel/types.js';
 import { isVipmeshMark } from '../plan/marks.js';
-import { BALANCES, type VirtualService } from '../plan/types.js';
+import { type VirtualService } from '../plan/types.js';
 import type { Change, DiffOptions } from './types.js';
 
 export function drainKey(fwmark: number, address: string, port: number): string {
@@ -20,7 +20,7 @@ function sameService(want: VirtualService, have: ObservedService): boolean {
  * connection end to wait for, so its leaving real servers go at once.
  */
 function isUdpPortService(vs: VirtualService): boolean {
-  const balances = vs[BALANCES];
+  const balances = vs.balances;
   return balances.kind === 'port' && balances.protocol === 'udp';
 }
 

@@ -1,7 +1,7 @@
 // What a pass leaves in state.json for the next one: the namespaces to keep
 // looking at, drain start times, the VIP fwmarks programmed, and the fingerprint
 // of each plan applied without error.
-import { BALANCES, vipKey, type NamespacePlan, type NodePlan } from '../plan/types.js';
+import { vipKey, type NamespacePlan, type NodePlan } from '../plan/types.js';
 import type { ManagedNamespace, StoredState } from '../state/store.js';
 import { fingerprint } from './fingerprint.js';
 import type { NamespaceTarget } from './targets.js';
@@ -30,7 +30,7 @@ export interface NextStateInput {
 function vipMarks(ns: NamespacePlan): Record<string, number> {
   const marks: Record<string, number> = {};
   for (const vs of ns.ipvs) {
-    const balances = vs[BALANCES];
+    const balances = vs.balances;
     if (balances.kind === 'vip') marks[vipKey(balances)] = vs.fwmark;
   }
   return marks;

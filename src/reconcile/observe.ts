@@ -2,7 +2,7 @@
 import type { Family } from '../catalog/types.js';
 import type { Kernel, ObservedIptables, ObservedIpvs } from '../kernel/types.js';
 import { comment } from '../plan/rules.js';
-import { BALANCES, vipKey, type NamespaceRole, type VirtualService } from '../plan/types.js';
+import { vipKey, type NamespaceRole, type VirtualService } from '../plan/types.js';
 import type { ObservedNamespace } from './types.js';
 
 export interface ObserveTarget {
@@ -38,7 +38,7 @@ const SET_MARK = / -j MARK --set-xmark (0x[0-9a-f]+)\/0xffffffff$/;
 export function programmedMarks(observed: ObservedNamespace, planned: readonly VirtualService[]): Map<string, number> {
   const byComment = new Map<string, string>();
   for (const vs of planned) {
-    const balances = vs[BALANCES];
+    const balances = vs.balances;
     if (balances.kind === 'vip') byComment.set(comment(vs.label), vipKey(balances));
   }
   const marks = new Map<string, number>();

@@ -4,7 +4,7 @@
 import type { Catalog, Family } from '../catalog/types.js';
 import { KernelError, type IpvsOp, type Kernel } from '../kernel/types.js';
 import { planNode } from '../plan/index.js';
-import { BALANCES, vipKey, type NamespacePlan, type NodeFacts, type NodePlan } from '../plan/types.js';
+import { vipKey, type NamespacePlan, type NodeFacts, type NodePlan } from '../plan/types.js';
 import type { StoredState } from '../state/store.js';
 import { diffNamespace } from './diff.js';
 import { diffIpvs } from './diff-ipvs.js';
@@ -183,7 +183,7 @@ function manages(input: ReconcileInput, target: NamespaceTarget): boolean {
 /** Do the marks programmed for the planned VIPs differ from the stored ones? */
 function marksMoved(ns: NamespacePlan, programmed: ReadonlyMap<string, number>, stored: ReadonlyMap<string, number> | undefined): boolean {
   for (const vs of ns.ipvs) {
-    const balances = vs[BALANCES];
+    const balances = vs.balances;
     if (balances.kind !== 'vip') continue;
     const key = vipKey(balances);
     if (programmed.get(key) !== stored?.get(key)) return true;

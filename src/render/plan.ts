@@ -59,8 +59,18 @@ function nested(value: unknown, depth: 1 | 2): string {
 }
 
 /**
- * Exactly the bytes of `JSON.stringify(plan, null, 2) + '\n'`, the namespaces array
- * one element per chunk and every other field of the plan whole.
+ * A namespace as `plan --format json` publishes it. A virtual service's typed
+ * `balances` is the reconciler's key and was never part of that form: leaving it
+ * out keeps the published JSON as it was.
+ */
+function published(ns: NamespacePlan): unknown {
+  if (ns.ipvs.length === 0) return ns;
+  return { ...ns, ipvs: ns.ipvs.map(({ balances: _balances, ...rest }) => rest) };
+}
+
+/**
+ * The bytes of `JSON.stringify(plan, null, 2) + '\n'` without each virtual service's
+ * `balances`, the namespaces array one element per chunk and every other field of the plan whole.
  */
 export function* renderPlanJsonChunks(plan: NodePlan): Generator<string, void, undefined> {
   // Fields JSON.stringify would leave out (undefined, functions) are left out here too.
@@ -74,7 +84,7 @@ export function* renderPlanJsonChunks(plan: NodePlan): Generator<string, void, u
     const head = `${i === 0 ? '' : ','}\n  ${JSON.stringify(key)}: `;
     if (key === 'namespaces' && Array.isArray(value) && value.length > 0) {
       yield `${head}[`;
-      for (const [j, ns] of (value as readonly unknown[]).entries()) yield `${j === 0 ? '' : ','}\n    ${nested(ns, 2)}`;
+      for (const [j, ns] of (value as readonly NamespacePlan[]).entries()) yield `${j === 0 ? '' : ','}\n    ${nested(published(ns), 2)}`;
       yield '\n  ]';
     } else {
       yield `${head}${nested(value, 1)}`;

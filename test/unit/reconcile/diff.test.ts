@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 import type { IpvsOp, ObservedIptables, ObservedIpvs, ObservedService, ObservedTable } from '../../../src/kernel/types.js';
 import { ipvsadmLine } from '../../../src/kernel/ipvs.js';
-import { BALANCES, type Chain, type VirtualService } from '../../../src/plan/types.js';
+import { type Chain, type VirtualService } from '../../../src/plan/types.js';
 import { diffNamespace } from '../../../src/reconcile/diff.js';
 import { drainKey } from '../../../src/reconcile/diff-ipvs.js';
 import type { DiffOptions, ObservedNamespace } from '../../../src/reconcile/types.js';
@@ -29,7 +29,7 @@ const options = (over: Partial<DiffOptions> = {}): DiffOptions => ({
   manageDns: true, now: 1_000_000, drainStarted: new Map(), taskRunning: () => true, ...over,
 });
 const vs = (over: Partial<VirtualService> = {}): VirtualService => ({
-  [BALANCES]: { kind: 'vip', service: 'web', network: 'appnet' }, label: 'web/appnet', fwmark: 0x56900001, scheduler: 'rr', persistence: 0, drainTimeout: 60,
+  balances: { kind: 'vip', service: 'web', network: 'appnet' }, label: 'web/appnet', fwmark: 0x56900001, scheduler: 'rr', persistence: 0, drainTimeout: 60,
   realServers: [{ address: '10.0.1.11', port: 0, weight: 1, task: 'web.1' }], ...over,
 });
 const rs = (address: string, weight: number, active = 0, inactive = 0) => ({
@@ -132,7 +132,7 @@ test('a real server whose task stopped, or of a UDP port service, is deleted at 
   const busy = (label: string) => observed(tables({}), { available: true, services: [svc({ realServers: [rs('10.0.1.11', 1), rs('10.0.1.12', 1, 5, 5)] })] });
   const stopped = diffNamespace({ chains: [], ipvs: [vs()], sysctls: [] }, busy(''), options({ taskRunning: (a) => a !== '10.0.1.12' }));
   assert.deepEqual(lines(stopped.ipvs), ['-d -f 1452277761 -r 10.0.1.12:0']);
-  const port = (protocol: 'tcp' | 'udp', label: string) => vs({ [BALANCES]: { kind: 'port', service: 'dns', protocol, port: 53 }, label });
+  const port = (protocol: 'tcp' | 'udp', label: string) => vs({ balances: { kind: 'port', service: 'dns', protocol, port: 53 }, label });
   const udp = diffNamespace({ chains: [], ipvs: [port('udp', 'dns')], sysctls: [] }, busy(''), options());
   assert.deepEqual(lines(udp.ipvs), ['-d -f 1452277761 -r 10.0.1.12:0']);
   // What it balances decides, never the label people read.

@@ -7,7 +7,7 @@ import { loadCatalog } from '../../../src/catalog/load.js';
 import type { Catalog } from '../../../src/catalog/types.js';
 import { KernelError } from '../../../src/kernel/types.js';
 import { planNode } from '../../../src/plan/index.js';
-import { BALANCES, vipKey } from '../../../src/plan/types.js';
+import { vipKey } from '../../../src/plan/types.js';
 import { readBackScope, reconcileNode, type ReconcileInput } from '../../../src/reconcile/run.js';
 import { summarize } from '../../../src/reconcile/summary.js';
 import { EMPTY_STATE, type StoredState } from '../../../src/state/store.js';
@@ -70,10 +70,10 @@ test('the VIP marks kept in state are VIPs only, never a published port (article
   assert.deepEqual(errorsOf(result), []);
   const plan = planNode(loaded.catalog, 'node-1', facts());
   const vips = new Set(plan.namespaces.flatMap((ns) => ns.ipvs.flatMap((vs) => {
-    const b = vs[BALANCES];
+    const b = vs.balances;
     return b.kind === 'vip' ? [vipKey(b)] : [];
   })));
-  assert.ok(plan.namespaces.some((ns) => ns.ipvs.some((vs) => vs[BALANCES].kind === 'port')), 'the fixture publishes a port');
+  assert.ok(plan.namespaces.some((ns) => ns.ipvs.some((vs) => vs.balances.kind === 'port')), 'the fixture publishes a port');
   const kept = Object.entries(result.state.marks).flatMap(([ns, marks]) => Object.keys(marks).map((key) => `${ns} ${key}`));
   assert.ok(kept.length > 0);
   for (const entry of kept) assert.ok(vips.has(entry.split(' ')[1]!), `${entry} is a VIP`);

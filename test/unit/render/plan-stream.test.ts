@@ -15,7 +15,9 @@ import { FIXTURES } from '../../helpers/paths.js';
 
 /** What `vipmesh plan` printed before it streamed: the reference for every byte. */
 const wholeText = (plan: NodePlan) => plan.namespaces.map(renderNamespaceText).join('\n');
-const wholeJson = (plan: NodePlan) => JSON.stringify(plan, null, 2) + '\n';
+// A virtual service's typed `balances` is the reconciler's key, not part of the published JSON.
+const withoutBalances = (key: string, value: unknown) => (key === 'balances' ? undefined : value);
+const wholeJson = (plan: NodePlan) => JSON.stringify(plan, withoutBalances, 2) + '\n';
 
 const plans: { name: string; plan: NodePlan }[] = [];
 for (const fixture of readdirSync(FIXTURES).filter((f) => f.endsWith('.yaml')).sort()) {
@@ -53,7 +55,7 @@ for (const { name, plan } of plans) {
     const perNamespace = chunks.filter((c) => /^,?\n {4}\{/.test(c));
     assert.equal(perNamespace.length, plan.namespaces.length);
     perNamespace.forEach((chunk, i) => {
-      assert.deepEqual(JSON.parse(chunk.replace(/^,/, '')), JSON.parse(JSON.stringify(plan.namespaces[i])));
+      assert.deepEqual(JSON.parse(chunk.replace(/^,/, '')), JSON.parse(JSON.stringify(plan.namespaces[i], withoutBalances)));
     });
   });
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 import { renderRestore, renderTable, renderTableChanges } from '../../../src/render/iptables.js';
 import { deleteRealServerLine, deleteServiceLine, realServerLine, renderIpvs, serviceLine } from '../../../src/render/ipvs.js';
-import { BALANCES, type Chain } from '../../../src/plan/types.js';
+import { type Chain } from '../../../src/plan/types.js';
 
 const chains: Chain[] = [
   { family: 4, table: 'nat', name: 'VIPMESH-POSTROUTING', group: 'datapath', jumps: [{ from: 'POSTROUTING', match: '' }], rules: ['-m mark --mark 0x56900001 -j SNAT --to-source 10.0.1.3'] },
@@ -57,11 +57,11 @@ test('tables of one family come in a fixed order; other families are left out', 
 test('IPVS state renders in ipvsadm-save -n syntax', () => {
   assert.equal(renderIpvs([
     {
-      [BALANCES]: { kind: 'vip', service: 'a', network: 'n' }, fwmark: 1452277761, scheduler: 'rr', persistence: 0, drainTimeout: 60,
+      balances: { kind: 'vip', service: 'a', network: 'n' }, fwmark: 1452277761, scheduler: 'rr', persistence: 0, drainTimeout: 60,
       label: 'a', realServers: [{ address: '10.0.1.3', port: 0, weight: 1, task: 't' }],
     },
     {
-      [BALANCES]: { kind: 'port', service: 'b', protocol: 'tcp', port: 80 }, fwmark: 1443241872, scheduler: 'wlc', persistence: 300, drainTimeout: 60,
+      balances: { kind: 'port', service: 'b', protocol: 'tcp', port: 80 }, fwmark: 1443241872, scheduler: 'wlc', persistence: 300, drainTimeout: 60,
       label: 'b', realServers: [],
     },
   ]), [
