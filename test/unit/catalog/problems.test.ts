@@ -32,7 +32,7 @@ test('loadCatalog reads a file, and an unreadable one is a single problem naming
     assert.equal(loaded.ok && loaded.catalog.networks.appnet?.subnet, '10.0.1.0/24');
     const missing = join(dir, 'nope.yaml');
     assert.deepEqual(await loadCatalog(missing), { ok: false, problems: [{ path: '', message: `can't read the catalog ${missing}: no such file` }] });
-    assert.deepEqual(await loadCatalog(dir), { ok: false, problems: [{ path: '', message: `can't read the catalog ${dir}: it is a directory` }] });
+    assert.deepEqual(await loadCatalog(dir), { ok: false, problems: [{ path: '', message: `can't read the catalog ${dir}: it is a directory, not a regular file` }] });
   } finally {
     await rm(dir, { recursive: true });
   }
