@@ -3,11 +3,12 @@
 // Cross-entry rules live in the check-*.ts files.
 import { z } from 'zod';
 import {
-  absolutePath, address, duration, exactlyOne, nameMap, nameText, oneOf, persistenceSeconds, portNumber, says,
+  absolutePath, address, duration, exactlyOne, nameMap, nameText, oneOf, persistenceSeconds, portNumber, says, saysOf,
   seconds, subnet, whenRecord, wholeNumber,
 } from './fields.js';
+import { quoted } from './problems.js';
 import {
-  DEFAULT_DRAIN_TIMEOUT_S, SCHEDULERS,
+  DEFAULT_DRAIN_TIMEOUT_S, ENDPOINT_MODES, PROTOCOLS, PUBLISH_MODES, SCHEDULERS, TASK_HEALTHS,
   type Healthcheck, type HealthProbe, type Network, type Node, type Port, type Service, type Task,
 } from './types.js';
 
@@ -34,8 +35,8 @@ const portSchema = z
   .strictObject({
     target: portNumber,
     published: portNumber,
-    protocol: oneOf(['tcp', 'udp', 'sctp']).default('tcp'),
-    mode: oneOf(['ingress', 'host']).default('ingress'),
+    protocol: oneOf(PROTOCOLS).default('tcp'),
+    mode: oneOf(PUBLISH_MODES).default('ingress'),
     network: nameText('a network').optional(),
   }, says('must be a map with target and published'))
   .transform((p): Port => ({
@@ -85,7 +86,7 @@ export interface ServiceInput extends Omit<Service, 'name' | 'vips' | 'networks'
 
 export const serviceSchema = z
   .strictObject({
-    endpointMode: oneOf(['vip', 'dnsrr']).default('vip'),
+    endpointMode: oneOf(ENDPOINT_MODES).default('vip'),
     vips: nameMap('network name to VIP', address).optional(),
     networks: z.array(nameText('a network'), says('must be a list of network names')).optional(),
     aliases: z.array(nameText('an alias'), says('must be a list of names')).default([]),
@@ -100,6 +101,10 @@ export const serviceSchema = z
     ...(s.healthcheck === undefined ? {} : { healthcheck: s.healthcheck }),
   }));
 
+/** A task state: Swarm's are lowercase words (new, running, shutdown, failed, complete, …). */
+export const STATE = /^[a-z]+$/;
+const notAState = (value: unknown): string => `${quoted(value)} is not a lowercase word such as running, shutdown or failed`;
+
 export const taskSchema = z
   .strictObject({
     service: nameText('a service').optional(),
@@ -107,11 +112,8 @@ export const taskSchema = z
     netns: absolutePath.optional(),
     pid: wholeNumber(1).optional(),
     addresses: nameMap('network name to address', address).default({}),
-    state: z
-      .string(says('must be a lowercase word such as running, shutdown or failed'))
-      .regex(/^[a-z]+$/, 'must be a lowercase word such as running, shutdown or failed')
-      .default('running'),
-    health: oneOf(['healthy', 'unhealthy', 'unknown']).default('unknown'),
+    state: z.string(saysOf(notAState)).regex(STATE, { error: (issue) => notAState(issue.input) }).default('running'),
+    health: oneOf(TASK_HEALTHS).default('unknown'),
     weight: wholeNumber(0, 65535).default(1),
   }, says('must be a map describing the task'))
   .superRefine(exactlyOne(['netns', 'pid'], 'needs netns or pid: where the task\'s network namespace is'), whenRecord)

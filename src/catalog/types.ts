@@ -24,8 +24,10 @@ export interface Node {
   readonly ingressSandbox?: IngressSandbox;
 }
 
-export type Protocol = 'tcp' | 'udp' | 'sctp';
-export type PublishMode = 'ingress' | 'host';
+export const PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+export const PUBLISH_MODES = ['ingress', 'host'] as const;
+export type PublishMode = (typeof PUBLISH_MODES)[number];
 
 export interface Port {
   readonly target: number;
@@ -61,7 +63,8 @@ export interface Healthcheck {
   readonly retries: number;
 }
 
-export type EndpointMode = 'vip' | 'dnsrr';
+export const ENDPOINT_MODES = ['vip', 'dnsrr'] as const;
+export type EndpointMode = (typeof ENDPOINT_MODES)[number];
 
 export interface Service {
   readonly name: string;
@@ -76,7 +79,8 @@ export interface Service {
   readonly healthcheck?: Healthcheck;
 }
 
-export type TaskHealth = 'healthy' | 'unhealthy' | 'unknown';
+export const TASK_HEALTHS = ['healthy', 'unhealthy', 'unknown'] as const;
+export type TaskHealth = (typeof TASK_HEALTHS)[number];
 
 export interface Task {
   readonly name: string;
