@@ -4,6 +4,7 @@
 import type { z } from 'zod';
 import { isRecord } from './fields.js';
 import { fallbackMessage, problemsFromZod } from './issues.js';
+import { noNames } from './names.js';
 import { plainNamedTask, plainService } from './plain-entries.js';
 import { salvage } from './salvage.js';
 import { compareText, joinPath, sortText } from './problems.js';
@@ -85,7 +86,7 @@ const named = <T>(name: string, value: T): T & { readonly name: string } => ({ n
 
 function toService(name: string, input: ServiceInput): Service {
   const vipMode = input.endpointMode === 'vip';
-  const vips = vipMode ? input.vips ?? {} : {};
+  const vips = vipMode ? input.vips ?? noNames<string>() : noNames<string>();
   const networks = vipMode ? Object.keys(vips) : [...new Set(input.networks ?? [])];
   const service = {
     name, endpointMode: input.endpointMode, vips, networks: networks.sort(compareText),

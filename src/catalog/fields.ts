@@ -3,7 +3,10 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { parseCidr, parseIp } from './ip.js';
+import { fallbackMessage } from './issues.js';
+import { emptyNames } from './names.js';
 import { quoted } from './problems.js';
+import type { Names } from './types.js';
 
 type Says = { error: (issue: { readonly input?: unknown }) => string };
 
@@ -73,8 +76,27 @@ export function duration(defaultMs: number) {
 }
 
 export const nameText = (what: string) => z.string(says(`must be ${what} name`));
-export const nameMap = <T extends z.ZodType>(what: string, value: T) =>
-  z.record(z.string(), value, says(`must be a map of ${what}`));
+
+/**
+ * A map from names to `value`s, as a Names record (names.ts). Not z.record,
+ * which drops a `__proto__` key without a word: the entry must stay, so that
+ * the checks can say there is no network of that name.
+ */
+export function nameMap<T extends z.ZodType>(what: string, value: T) {
+  return z.unknown().transform((input, ctx): Names<z.output<T>> => {
+    if (!isRecord(input)) {
+      ctx.addIssue({ code: 'custom', message: input === undefined ? 'is required' : `must be a map of ${what}` });
+      return z.NEVER;
+    }
+    const out = emptyNames<z.output<T>>();
+    for (const key of Object.keys(input)) {
+      const parsed = value.safeParse(input[key], fallbackMessage);
+      if (parsed.success) out[key] = parsed.data;
+      else for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: [key, ...issue.path] });
+    }
+    return out as Names<z.output<T>>;
+  });
+}
 
 /** Several mutually exclusive keys: counted on the raw input so the rule is reported alongside field errors. */
 export function exactlyOne(keys: readonly string[], none: string) {

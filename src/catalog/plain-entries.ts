@@ -8,10 +8,11 @@
 // test/unit/catalog/plain-entries.test.ts holds the two to the same answers.
 import { isRecord } from './fields.js';
 import { dottedQuadValue, parseIp } from './ip.js';
+import { emptyNames, noNames } from './names.js';
 import { STATE, type ServiceInput } from './schema.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_S, ENDPOINT_MODES, PROTOCOLS, PUBLISH_MODES, SCHEDULERS, TASK_HEALTHS,
-  type LoadBalancing, type Port, type Scheduler, type Task,
+  type LoadBalancing, type Names, type Port, type Scheduler, type Task,
 } from './types.js';
 
 type Raw = Record<string, unknown>;
@@ -19,7 +20,8 @@ type Raw = Record<string, unknown>;
 /**
  * A plain-data map whose own keys are all `allowed` and hold defined values: what a
  * strict zod object reads the same whichever way it looks (no symbols, no
- * `__proto__`, which zod's records drop).
+ * `__proto__`: zod's strict objects report it, and its name maps keep it for
+ * the checks to refuse).
  */
 function plainRecord(value: unknown, allowed?: ReadonlySet<string>): value is Raw {
   if (!isRecord(value) || Object.getOwnPropertySymbols(value).length > 0) return false;
@@ -39,9 +41,9 @@ const isAbsolutePath = (value: unknown): value is string =>
   typeof value === 'string' && value.startsWith('/') && !value.includes('\0');
 
 /** fields.nameMap(…, address): canonical address text by name. */
-function addressMap(value: unknown): Record<string, string> | undefined {
+function addressMap(value: unknown): Names<string> | undefined {
   if (!plainRecord(value)) return undefined;
-  const out: Record<string, string> = {};
+  const out = emptyNames<string>();
   for (const key of Object.keys(value)) {
     const text = value[key];
     if (typeof text !== 'string') return undefined;
@@ -54,7 +56,7 @@ function addressMap(value: unknown): Record<string, string> | undefined {
     if (!parsed.ok) return undefined;
     out[key] = parsed.value.text;
   }
-  return out;
+  return out as Names<string>;
 }
 
 /** z.array(z.string()): a copy. */
@@ -93,7 +95,7 @@ function readTask(raw: unknown, name: string | undefined): Omit<Task, 'name'> | 
   const { service, node, netns, pid, state = 'running', weight = 1 } = raw;
   if (service !== undefined && typeof service !== 'string') return undefined;
   if (typeof node !== 'string' || pid !== undefined || !isAbsolutePath(netns)) return undefined;
-  const addresses = raw.addresses === undefined ? {} : addressMap(raw.addresses);
+  const addresses = raw.addresses === undefined ? noNames<string>() : addressMap(raw.addresses);
   const health = oneOf(raw.health, TASK_HEALTHS, 'unknown');
   if (addresses === undefined || health === undefined) return undefined;
   if (typeof state !== 'string' || !STATE.test(state) || !wholeIn(weight, 0, 65535)) return undefined;

@@ -9,7 +9,7 @@ import {
 import { quoted } from './problems.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_S, ENDPOINT_MODES, PROTOCOLS, PUBLISH_MODES, SCHEDULERS, TASK_HEALTHS,
-  type Healthcheck, type HealthProbe, type Network, type Node, type Port, type Service, type Task,
+  type Healthcheck, type HealthProbe, type Names, type Network, type Node, type Port, type Service, type Task,
 } from './types.js';
 
 export const networkSchema = z
@@ -80,7 +80,7 @@ const healthcheckSchema = z
 
 /** A service as written, before the endpoint mode decides which of vips/networks counts. */
 export interface ServiceInput extends Omit<Service, 'name' | 'vips' | 'networks'> {
-  readonly vips?: Readonly<Record<string, string>>;
+  readonly vips?: Names<string>;
   readonly networks?: readonly string[];
 }
 
@@ -111,7 +111,8 @@ export const taskSchema = z
     node: nameText('a node'),
     netns: absolutePath.optional(),
     pid: wholeNumber(1).optional(),
-    addresses: nameMap('network name to address', address).default({}),
+    // prefault, not default: the empty map goes through nameMap to become a Names record.
+    addresses: nameMap('network name to address', address).prefault({}),
     state: z.string(saysOf(notAState)).regex(STATE, { error: (issue) => notAState(issue.input) }).default('running'),
     health: oneOf(TASK_HEALTHS).default('unknown'),
     weight: wholeNumber(0, 65535).default(1),

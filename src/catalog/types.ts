@@ -4,6 +4,15 @@
 
 export type Family = 4 | 6;
 
+declare const OWN_NAMES_ONLY: unique symbol;
+
+/**
+ * Entries by name, with no inherited names: a lookup of `constructor`,
+ * `toString` or `__proto__` finds an entry of that name or nothing. Only
+ * names.ts makes them (the brand keeps a plain object literal out).
+ */
+export type Names<T> = Readonly<Record<string, T>> & { readonly [OWN_NAMES_ONLY]: true };
+
 export interface Network {
   readonly name: string;
   readonly subnet: string; // canonical CIDR, e.g. "10.0.1.0/24"
@@ -70,7 +79,7 @@ export interface Service {
   readonly name: string;
   readonly endpointMode: EndpointMode;
   /** Network name → VIP (vip mode only; may include the ingress network). */
-  readonly vips: Readonly<Record<string, string>>;
+  readonly vips: Names<string>;
   /** Every network the service is attached to, sorted (vip mode: the VIP networks). */
   readonly networks: readonly string[];
   readonly aliases: readonly string[];
@@ -89,7 +98,7 @@ export interface Task {
   /** Namespace path; a catalog `pid: N` becomes /proc/N/ns/net. */
   readonly netns: string;
   /** Network name → address. */
-  readonly addresses: Readonly<Record<string, string>>;
+  readonly addresses: Names<string>;
   readonly state: string;
   readonly health: TaskHealth;
   readonly weight: number;
@@ -97,10 +106,10 @@ export interface Task {
 
 export interface Catalog {
   readonly version: 1;
-  readonly networks: Readonly<Record<string, Network>>;
-  readonly nodes: Readonly<Record<string, Node>>;
-  readonly services: Readonly<Record<string, Service>>;
-  readonly tasks: Readonly<Record<string, Task>>;
+  readonly networks: Names<Network>;
+  readonly nodes: Names<Node>;
+  readonly services: Names<Service>;
+  readonly tasks: Names<Task>;
 }
 
 /** One validation problem: where (dotted path into the catalog) and what, as a sentence. */

@@ -8,6 +8,7 @@ import { checkTasks } from './check-tasks.js';
 import { readDraft, type Draft } from './draft.js';
 import { isRecord } from './fields.js';
 import { fallbackMessage, problemsFromZod } from './issues.js';
+import { namesOf } from './names.js';
 import { plainTopLevel } from './plain-entries.js';
 import { problem, sortProblems } from './problems.js';
 import { topLevelSchema } from './schema.js';
@@ -47,10 +48,10 @@ export function validateCatalog(raw: unknown): ValidationResult {
 function toCatalog(draft: Draft): Catalog {
   const catalog: Catalog = {
     version: 1,
-    networks: Object.fromEntries(draft.networks.entries),
-    nodes: Object.fromEntries(draft.nodes.entries),
-    services: Object.fromEntries([...draft.services.entries].map(([name, { service }]) => [name, service])),
-    tasks: Object.fromEntries(draft.tasks.entries),
+    networks: namesOf(draft.networks.entries),
+    nodes: namesOf(draft.nodes.entries),
+    services: namesOf([...draft.services.entries].map(([name, { service }]) => [name, service] as const)),
+    tasks: namesOf(draft.tasks.entries),
   };
   // Draft entries are in key order (draft.ts).
   rememberTaskList(catalog, [...draft.tasks.entries.values()]);

@@ -69,6 +69,13 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     `tasks.metrics.1.698qak908bz8.addresses.appnet: fd00:1::3 is an IPv6 address but appnet is an IPv4 network (10.0.1.0/24)`,
     `tasks.metrics.1.698qak908bz8.addresses.v6net: 10.0.1.3 is an IPv4 address but v6net is an IPv6 network (fd00:1::/64)`,
   ],
+  'prototype-names.yaml': [
+    `networks.__proto__: "__proto__" is not a valid name: use 1 to 63 letters, digits and hyphens, not starting or ending with a hyphen`,
+    `tasks.toString.node: unknown node "hasOwnProperty"`,
+    `tasks.toString.service: unknown service "valueOf"`,
+    `tasks.web.1.addresses: has no address on constructor, a network of service web`,
+    `tasks.web.1.addresses.__proto__: __proto__ is not one of service web's networks (appnet, constructor)`,
+  ],
   'published-port-twice.yaml': [
     `services.api.ports[1].published: 9000/tcp on node node-1 is also published by services.agent.ports[0] (host mode)`,
     `services.web.ports[0].published: 8080/tcp is already published in ingress mode by services.api.ports[0]`,
