@@ -41,27 +41,6 @@ export function checkTasks(draft: Draft): CatalogProblem[] {
     const entry = task.service === undefined ? undefined : draft.services.entries.get(task.service);
     if (entry !== undefined) serviceAddresses(draft, base, task, entry.service, meshed.get(entry.service.name) === true, out);
   }
-  out.push(...sharedNamespaces(draft));
   return out;
 }
 
-/**
- * Two running tasks of one node in one namespace would each be planned into it,
- * and each plan would undo the other's. Stopped tasks keep their old namespace
- * path in Swarm's history, so only running ones count.
- */
-function sharedNamespaces(draft: Draft): CatalogProblem[] {
-  const out: CatalogProblem[] = [];
-  // Node → namespace → the running task that has it.
-  const owners = new Map<string, Map<string, string>>();
-  // Entries are kept in name order (draft.ts), so the first in name order owns the namespace.
-  for (const [name, task] of draft.tasks.entries) {
-    if (task.state !== 'running') continue;
-    let onNode = owners.get(task.node);
-    if (onNode === undefined) owners.set(task.node, onNode = new Map());
-    const owner = onNode.get(task.netns);
-    if (owner === undefined) onNode.set(task.netns, name);
-    else out.push(problem(`tasks.${name}.netns`, `${task.netns} is already the namespace of running task ${owner} on node ${task.node}`));
-  }
-  return out;
-}

@@ -5,6 +5,7 @@ import { parseDuration } from './duration.js';
 import { parseCidr, parseIp } from './ip.js';
 import { fallbackMessage } from './issues.js';
 import { emptyNames } from './names.js';
+import { normalizeNetns } from './netns.js';
 import { quoted } from './problems.js';
 import type { Names } from './types.js';
 
@@ -48,9 +49,13 @@ export const seconds = wholeNumber(0);
 /** The kernel holds persistence as a 32-bit count of jiffies: 31 days fits at any HZ up to 1000. */
 export const persistenceSeconds = wholeNumber(0, 31 * 86_400);
 
-export const absolutePath = z
-  .string(says('must be an absolute path such as /run/netns/name'))
-  .refine((p) => p.startsWith('/') && !p.includes('\0'), 'must be an absolute path such as /run/netns/name');
+const ABSOLUTE = 'must be an absolute path such as /run/netns/name';
+
+export const isAbsolutePath = (value: unknown): value is string =>
+  typeof value === 'string' && value.startsWith('/') && !value.includes('\0');
+
+/** A namespace path, in the one spelling netns.ts gives it. */
+export const netnsPath = z.string(says(ABSOLUTE)).refine(isAbsolutePath, ABSOLUTE).transform(normalizeNetns);
 
 export const address = z.string(says('must be an IP address such as 10.0.1.2')).transform((text, ctx) => {
   const parsed = parseIp(text);

@@ -6,9 +6,10 @@
 // that schema returns; anything else (a wrong field, a pid, a healthcheck, an
 // IPv6 address) gets `undefined` and goes through zod, which says what is wrong.
 // test/unit/catalog/plain-entries.test.ts holds the two to the same answers.
-import { isRecord } from './fields.js';
+import { isAbsolutePath, isRecord } from './fields.js';
 import { dottedQuadValue, parseIp } from './ip.js';
 import { emptyNames, noNames } from './names.js';
+import { normalizeNetns } from './netns.js';
 import { STATE, type ServiceInput } from './schema.js';
 import {
   DEFAULT_DRAIN_TIMEOUT_S, ENDPOINT_MODES, PROTOCOLS, PUBLISH_MODES, SCHEDULERS, TASK_HEALTHS,
@@ -36,9 +37,6 @@ function plainRecord(value: unknown, allowed?: ReadonlySet<string>): value is Ra
 /** zod's `.int()` means a safe integer. */
 const wholeIn = (value: unknown, min: number, max: number): value is number =>
   Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max;
-
-const isAbsolutePath = (value: unknown): value is string =>
-  typeof value === 'string' && value.startsWith('/') && !value.includes('\0');
 
 /** fields.nameMap(…, address): canonical address text by name. */
 function addressMap(value: unknown): Names<string> | undefined {
@@ -92,9 +90,10 @@ export function plainNamedTask(raw: unknown, name: string): Task | undefined {
 
 function readTask(raw: unknown, name: string | undefined): Omit<Task, 'name'> | Task | undefined {
   if (!plainRecord(raw, TASK_FIELDS)) return undefined;
-  const { service, node, netns, pid, state = 'running', weight = 1 } = raw;
+  const { service, node, pid, state = 'running', weight = 1 } = raw;
   if (service !== undefined && typeof service !== 'string') return undefined;
-  if (typeof node !== 'string' || pid !== undefined || !isAbsolutePath(netns)) return undefined;
+  if (typeof node !== 'string' || pid !== undefined || !isAbsolutePath(raw.netns)) return undefined;
+  const netns = normalizeNetns(raw.netns);
   const addresses = raw.addresses === undefined ? noNames<string>() : addressMap(raw.addresses);
   const health = oneOf(raw.health, TASK_HEALTHS, 'unknown');
   if (addresses === undefined || health === undefined) return undefined;

@@ -3,7 +3,7 @@
 // Cross-entry rules live in the check-*.ts files.
 import { z } from 'zod';
 import {
-  absolutePath, address, duration, exactlyOne, nameMap, nameText, oneOf, persistenceSeconds, portNumber, says, saysOf,
+  address, duration, exactlyOne, nameMap, nameText, netnsPath, oneOf, persistenceSeconds, portNumber, says, saysOf,
   seconds, subnet, whenRecord, wholeNumber,
 } from './fields.js';
 import { quoted } from './problems.js';
@@ -22,8 +22,8 @@ export const networkSchema = z
 export const nodeSchema = z
   .strictObject({
     address,
-    netns: absolutePath.optional(),
-    ingressSandbox: z.strictObject({ netns: absolutePath, address }, says('must be a map with netns and address')).optional(),
+    netns: netnsPath.optional(),
+    ingressSandbox: z.strictObject({ netns: netnsPath, address }, says('must be a map with netns and address')).optional(),
   }, says('must be a map with an address'))
   .transform((n): Omit<Node, 'name'> => ({
     address: n.address,
@@ -109,7 +109,7 @@ export const taskSchema = z
   .strictObject({
     service: nameText('a service').optional(),
     node: nameText('a node'),
-    netns: absolutePath.optional(),
+    netns: netnsPath.optional(),
     pid: wholeNumber(1).optional(),
     // prefault, not default: the empty map goes through nameMap to become a Names record.
     addresses: nameMap('network name to address', address).prefault({}),

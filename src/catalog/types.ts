@@ -21,6 +21,7 @@ export interface Network {
 }
 
 export interface IngressSandbox {
+  /** Normalized as netns.ts does, like every namespace path here. */
   readonly netns: string;
   readonly address: string;
 }
@@ -95,7 +96,7 @@ export interface Task {
   readonly name: string;
   readonly service?: string;
   readonly node: string;
-  /** Namespace path; a catalog `pid: N` becomes /proc/N/ns/net. */
+  /** Namespace path, normalized (netns.ts); a catalog `pid: N` becomes /proc/N/ns/net. */
   readonly netns: string;
   /** Network name → address. */
   readonly addresses: Names<string>;

@@ -1,4 +1,5 @@
 import { checkDuplicateAddresses } from './check-addresses.js';
+import { checkNamespaces } from './check-namespaces.js';
 import { checkNames } from './check-names.js';
 import { checkNetworks } from './check-networks.js';
 import { checkNodes } from './check-nodes.js';
@@ -39,7 +40,7 @@ export function validateCatalog(raw: unknown): ValidationResult {
   const draft = readDraft(raw, problems);
   problems.push(
     ...checkNames(draft), ...checkNetworks(draft), ...checkNodes(draft), ...checkServices(draft),
-    ...checkTasks(draft), ...checkDuplicateAddresses(draft), ...checkPorts(draft),
+    ...checkTasks(draft), ...checkNamespaces(draft), ...checkDuplicateAddresses(draft), ...checkPorts(draft),
   );
   if (problems.length > 0) return { ok: false, problems: sortProblems(problems) };
   return { ok: true, catalog: toCatalog(draft) };

@@ -383,5 +383,5 @@ tasks:
   t2: { node: node-1, netns: /run/netns/x, addresses: { appnet: 10.0.1.3 } }
   t3: { node: node-1, netns: /run/netns/x, addresses: { appnet: 10.0.1.4 }, state: shutdown }
   t4: { node: node-2, netns: /run/netns/x, addresses: { appnet: 10.0.1.5 } }
-`), ['tasks.t2.netns: /run/netns/x is already the namespace of running task t1 on node node-1']);
+`), ['tasks.t2.netns: running task t2 and running task t1 (tasks.t1.netns) both use the namespace /run/netns/x on node node-1; each needs its own']);
 });

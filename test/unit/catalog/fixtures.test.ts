@@ -69,6 +69,26 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     `tasks.metrics.1.698qak908bz8.addresses.appnet: fd00:1::3 is an IPv6 address but appnet is an IPv4 network (10.0.1.0/24)`,
     `tasks.metrics.1.698qak908bz8.addresses.v6net: 10.0.1.3 is an IPv4 address but v6net is an IPv6 network (fd00:1::/64)`,
   ],
+  'netns-sandbox-is-host.yaml': [
+    `nodes.node-1.ingressSandbox.netns: the ingress sandbox and the node itself (nodes.node-1.netns) both use the namespace `
+      + `/run/netns/node-1 on node node-1; each needs its own`,
+  ],
+  'netns-spelled-differently.yaml': [
+    `tasks.web.2.netns: running task web.2 and running task web.1 (tasks.web.1.netns) both use the namespace /run/netns/web-1 `
+      + `on node node-1, written /run/netns//web-1 and /run/netns/web-1; each needs its own`,
+    `tasks.web.3.netns: running task web.3 and running task web.1 (tasks.web.1.netns) both use the namespace /run/netns/web-1 `
+      + `on node node-1, written /var/run/netns/web-1 and /run/netns/web-1; each needs its own`,
+    `tasks.web.4.netns: running task web.4 and running task web.1 (tasks.web.1.netns) both use the namespace /run/netns/web-1 `
+      + `on node node-1, written /run/netns/web-4/../web-1 and /run/netns/web-1; each needs its own`,
+    `tasks.web.5.netns: running task web.5 and running task web.1 (tasks.web.1.netns) both use the namespace /run/netns/web-1 `
+      + `on node node-1, written /run/netns/web-1/ and /run/netns/web-1; each needs its own`,
+  ],
+  'netns-task-in-node-namespace.yaml': [
+    `tasks.probe.netns: running task probe and the node itself (nodes.node-2.netns) both use the namespace /run/netns/node-2 `
+      + `on node node-2; each needs its own`,
+    `tasks.toolbox.netns: running task toolbox and the ingress sandbox (nodes.node-1.ingressSandbox.netns) both use the namespace `
+      + `/run/netns/ingress_sbox on node node-1, written /var/run/netns/ingress_sbox and /run/netns/ingress_sbox; each needs its own`,
+  ],
   'prototype-names.yaml': [
     `networks.__proto__: "__proto__" is not a valid name: use 1 to 63 letters, digits and hyphens, not starting or ending with a hyphen`,
     `tasks.toString.node: unknown node "hasOwnProperty"`,
