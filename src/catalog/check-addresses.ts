@@ -2,7 +2,7 @@
 // addresses all share each network's subnet.
 import { presence, type Draft } from './draft.js';
 import { contains, dottedQuadValue, parseIp, parseCidr, placeV4, reservedRole, type Cidr, type Ip } from './ip.js';
-import { compareText, problem } from './problems.js';
+import { compareText, joinPath, problem, quoted, shown } from './problems.js';
 import type { CatalogProblem, Network } from './types.js';
 
 /** Addresses in the draft passed the schema, so they parse; a throw here is a bug. */
@@ -39,18 +39,18 @@ export function placeProblem(network: Network, text: string, path: string): Cata
   if (quad !== undefined) {
     // The same verdicts as below, for the common case, in plain numbers.
     const place = placeV4(cidr, quad);
-    if (place === 'outside') return problem(path, `${text} is not inside ${network.name}'s subnet ${network.subnet}`);
+    if (place === 'outside') return problem(path, `${text} is not inside ${shown(network.name)}'s subnet ${network.subnet}`);
     if (place === 'host') return undefined;
-    return problem(path, `${text} is the ${place} address of ${network.name}'s subnet ${network.subnet}`);
+    return problem(path, `${text} is the ${place} address of ${shown(network.name)}'s subnet ${network.subnet}`);
   }
   const ip = ipOf(text);
   if (ip.family !== network.family) {
-    return problem(path, `${text} is an ${familyName(ip.family)} address but ${network.name} is an `
+    return problem(path, `${text} is an ${familyName(ip.family)} address but ${shown(network.name)} is an `
       + `${familyName(network.family)} network (${network.subnet})`);
   }
-  if (!contains(cidr, ip)) return problem(path, `${text} is not inside ${network.name}'s subnet ${network.subnet}`);
+  if (!contains(cidr, ip)) return problem(path, `${text} is not inside ${shown(network.name)}'s subnet ${network.subnet}`);
   const role = reservedRole(cidr, ip);
-  if (role !== undefined) return problem(path, `${text} is the ${role} address of ${network.name}'s subnet ${network.subnet}`);
+  if (role !== undefined) return problem(path, `${text} is the ${role} address of ${shown(network.name)}'s subnet ${network.subnet}`);
   return undefined;
 }
 
@@ -58,16 +58,17 @@ export function placeProblem(network: Network, text: string, path: string): Cata
 export function addressProblem(draft: Draft, networkName: string, text: string, path: string): CatalogProblem | undefined {
   const network = draft.networks.entries.get(networkName);
   if (network !== undefined) return placeProblem(network, text, path);
-  return presence(draft.networks, networkName) === 'missing' ? problem(path, `unknown network "${networkName}"`) : undefined;
+  return presence(draft.networks, networkName) === 'missing' ? problem(path, `unknown network ${quoted(networkName)}`) : undefined;
 }
 
 /** Where an address is used; its path is spelled only for a problem. */
 interface Use { readonly section: 'services' | 'tasks' | 'nodes'; readonly name: string; readonly network: string }
 
-const FIELD = { services: 'vips.', tasks: 'addresses.', nodes: '' } as const;
+const FIELD = { services: 'vips', tasks: 'addresses' } as const;
 
-const pathOf = ({ section, name, network }: Use): string =>
-  section === 'nodes' ? `nodes.${name}.ingressSandbox.address` : `${section}.${name}.${FIELD[section]}${network}`;
+const pathOf = ({ section, name, network }: Use): string => (section === 'nodes'
+  ? `${joinPath('nodes', name)}.ingressSandbox.address`
+  : joinPath(`${joinPath(section, name)}.${FIELD[section]}`, network));
 
 /** Every use of an address after the first (in path order) on the same network is an error naming the first. */
 export function checkDuplicateAddresses(draft: Draft): CatalogProblem[] {

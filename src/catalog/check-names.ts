@@ -1,7 +1,7 @@
 // Names become DNS names (services, aliases, tasks, PTR networks) or host
 // names (nodes), so they follow RFC 1123 and collide case-insensitively.
 import type { Draft } from './draft.js';
-import { joinPath, problem, sortText } from './problems.js';
+import { joinPath, problem, quoted, shown, sortText } from './problems.js';
 import type { CatalogProblem } from './types.js';
 
 const LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
@@ -15,7 +15,7 @@ export function isLabel(name: string): boolean {
 }
 
 export function labelProblem(path: string, name: string): CatalogProblem | undefined {
-  return isLabel(name) ? undefined : problem(path, `"${name}" is not a valid name: use ${LABEL_RULE}`);
+  return isLabel(name) ? undefined : problem(path, `${quoted(name)} is not a valid name: use ${LABEL_RULE}`);
 }
 
 export function taskNameProblem(path: string, name: string): CatalogProblem | undefined {
@@ -23,7 +23,7 @@ export function taskNameProblem(path: string, name: string): CatalogProblem | un
     return problem(path, `the task name is ${name.length} characters long; at most ${MAX_DNS_NAME} are allowed`);
   }
   if (DOTTED_LABELS.test(name)) return undefined;
-  return problem(path, `"${name}" is not a valid task name: use dot-separated labels of ${LABEL_RULE}`);
+  return problem(path, `${quoted(name)} is not a valid task name: use dot-separated labels of ${LABEL_RULE}`);
 }
 
 interface Claim {
@@ -51,7 +51,7 @@ function collisions(claims: readonly Claim[], describe: (later: Claim, first: Cl
   return out;
 }
 
-const sameName = (later: Claim, first: Claim): string => `"${later.name}" is the same name as ${first.what}`;
+const sameName = (later: Claim, first: Claim): string => `${quoted(later.name)} is the same name as ${first.what}`;
 
 function rawNames(section: { entries: ReadonlyMap<string, unknown>; broken: ReadonlySet<string> }): string[] {
   // Entries are kept in name order already (draft.ts).
@@ -70,24 +70,24 @@ function serviceNames(draft: Draft): CatalogProblem[] {
     const bad = labelProblem(path, name);
     if (bad !== undefined) out.push(bad);
     else if (name.toLowerCase() === 'tasks') out.push(problem(path, `a service can't be named "tasks": ${RESERVED}`));
-    else claims.push({ name, path, what: `service ${name}`, service: name });
+    else claims.push({ name, path, what: `service ${shown(name)}`, service: name });
   }
   // Aliases come after every service name, so an alias is blamed rather than the service it shadows.
   for (const [name, { service }] of draft.services.entries) {
     for (const [i, alias] of service.aliases.entries()) {
-      const path = `services.${name}.aliases[${i}]`;
+      const path = `${joinPath('services', name)}.aliases[${i}]`;
       const bad = labelProblem(path, alias);
       if (bad !== undefined) out.push(bad);
       else if (alias.toLowerCase() === 'tasks') out.push(problem(path, `an alias can't be "tasks": ${RESERVED}`));
-      else claims.push({ name: alias, path, what: `an alias of service ${name}`, service: name, isAlias: true });
+      else claims.push({ name: alias, path, what: `an alias of service ${shown(name)}`, service: name, isAlias: true });
     }
   }
   out.push(...collisions(claims, (later, first) => {
-    if (first.isAlias === true) return `"${later.name}" is already ${first.what}`;
+    if (first.isAlias === true) return `${quoted(later.name)} is already ${first.what}`;
     if (later.isAlias !== true) return sameName(later, first);
     return first.service === later.service
-      ? `"${later.name}" is already the service's own name`
-      : `"${later.name}" is already the name of ${first.what}`;
+      ? `${quoted(later.name)} is already the service's own name`
+      : `${quoted(later.name)} is already the name of ${first.what}`;
   }));
   return out;
 }
@@ -96,9 +96,9 @@ function taskNames(draft: Draft): CatalogProblem[] {
   const out: CatalogProblem[] = [];
   const serviceClaims = new Map<string, string>();
   for (const [name, { service }] of draft.services.entries) {
-    serviceClaims.set(name.toLowerCase(), `the name of service ${name}`);
+    serviceClaims.set(name.toLowerCase(), `the name of service ${shown(name)}`);
     for (const alias of service.aliases) {
-      if (!serviceClaims.has(alias.toLowerCase())) serviceClaims.set(alias.toLowerCase(), `an alias of service ${name}`);
+      if (!serviceClaims.has(alias.toLowerCase())) serviceClaims.set(alias.toLowerCase(), `an alias of service ${shown(name)}`);
     }
   }
   // collisions(), inline: a catalog may hold 100 000 task names, and a claim object per name adds up.
@@ -118,11 +118,11 @@ function taskNames(draft: Draft): CatalogProblem[] {
     else if (lower.startsWith('tasks.')) {
       out.push(problem(path, `a task name can't start with "tasks.": ${RESERVED}`));
     } else if (shadowed !== undefined) {
-      out.push(problem(path, `"${name}" is already ${shadowed}; DNS could not tell them apart`));
+      out.push(problem(path, `${quoted(name)} is already ${shadowed}; DNS could not tell them apart`));
     }
     if (owner !== undefined) {
       const caseNote = owner === name ? '' : ' (names are case-insensitive)';
-      clashes.push(problem(path, `"${name}" is the same name as task ${owner}${caseNote}`));
+      clashes.push(problem(path, `${quoted(name)} is the same name as task ${shown(owner)}${caseNote}`));
     }
   }
   return [...out, ...clashes];
@@ -135,7 +135,7 @@ function plainNames(draft: Draft, section: 'networks' | 'nodes', what: string): 
     const path = joinPath(section, name);
     const bad = labelProblem(path, name);
     if (bad !== undefined) out.push(bad);
-    claims.push({ name, path, what: `${what} ${name}` });
+    claims.push({ name, path, what: `${what} ${shown(name)}` });
   }
   return [...out, ...collisions(claims, sameName)];
 }

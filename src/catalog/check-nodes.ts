@@ -1,6 +1,6 @@
 import { placeProblem } from './check-addresses.js';
 import { meshPorts, type Draft } from './draft.js';
-import { problem } from './problems.js';
+import { joinPath, problem } from './problems.js';
 import type { CatalogProblem } from './types.js';
 
 /** The first ingress-mode port in name order, as the reason every node needs a sandbox. */
@@ -8,7 +8,7 @@ function firstIngressPort(draft: Draft): string | undefined {
   for (const [name, { service }] of draft.services.entries) {
     const [first] = meshPorts(service);
     if (first !== undefined) {
-      return `services.${name}.ports[${first.index}] publishes ${first.port.published}/${first.port.protocol} in ingress mode`;
+      return `${joinPath('services', name)}.ports[${first.index}] publishes ${first.port.published}/${first.port.protocol} in ingress mode`;
     }
   }
   return undefined;
@@ -21,12 +21,12 @@ export function checkNodes(draft: Draft): CatalogProblem[] {
     const sandbox = node.ingressSandbox;
     if (sandbox === undefined) {
       if (reason !== undefined) {
-        out.push(problem(`nodes.${name}.ingressSandbox`,
+        out.push(problem(`${joinPath('nodes', name)}.ingressSandbox`,
           `is required because ${reason} (the routing mesh runs in every node's ingress sandbox)`));
       }
       continue;
     }
-    const path = `nodes.${name}.ingressSandbox.address`;
+    const path = `${joinPath('nodes', name)}.ingressSandbox.address`;
     if (draft.ingress !== undefined) {
       const bad = placeProblem(draft.ingress, sandbox.address, path);
       if (bad !== undefined) out.push(bad);

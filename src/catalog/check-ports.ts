@@ -2,7 +2,7 @@
 // Ingress-mode ports are claimed on every node (the routing mesh); host-mode
 // ports on each node where the service has a running task.
 import { meshPorts, type Draft } from './draft.js';
-import { compareText, problem } from './problems.js';
+import { compareText, joinPath, problem, shown, shownList } from './problems.js';
 import type { CatalogProblem, Port, PublishMode, Task } from './types.js';
 
 interface Claim {
@@ -17,7 +17,7 @@ const byPath = (a: { path: string }, b: { path: string }): number => compareText
 
 function meshClaims(draft: Draft): Claim[] {
   return [...draft.services.entries].flatMap(([name, { service }]) =>
-    meshPorts(service).map(({ index, port }) => ({ path: `services.${name}.ports[${index}]`, key: keyOf(port), mode: 'ingress' as const })));
+    meshPorts(service).map(({ index, port }) => ({ path: `${joinPath('services', name)}.ports[${index}]`, key: keyOf(port), mode: 'ingress' as const })));
 }
 
 /** Mesh ports clash on every node alike, so each clash is reported once, without a node. */
@@ -52,10 +52,11 @@ export function checkPorts(draft: Draft): CatalogProblem[] {
     for (const [node, tasks] of runningTasksByNode(draft, name)) {
       const [first, ...others] = tasks;
       for (const other of others) {
-        out.push(problem(`tasks.${other.name}.node`, `tasks ${first?.name ?? ''} and ${other.name} of service ${name} `
-          + `both run on node ${node} and publish ${published} in host mode`));
+        out.push(problem(`${joinPath('tasks', other.name)}.node`, `tasks ${shown(first?.name ?? '')} and ${shown(other.name)} `
+          + `of service ${shown(name)} both run on node ${shown(node)} and publish ${published} in host mode`));
       }
-      perNode.get(node)?.push(...hostPorts.map(({ port, i }) => ({ path: `services.${name}.ports[${i}]`, key: keyOf(port), mode: 'host' as const })));
+      const base = joinPath('services', name);
+      perNode.get(node)?.push(...hostPorts.map(({ port, i }) => ({ path: `${base}.ports[${i}]`, key: keyOf(port), mode: 'host' as const })));
     }
   }
   out.push(...nodeClashes(perNode));
@@ -79,6 +80,6 @@ function nodeClashes(perNode: ReadonlyMap<string, Claim[]>): CatalogProblem[] {
     }
   }
   return [...clashes.values()].map(({ later, first, nodes }) => problem(`${later.path}.published`,
-    `${later.key} on ${nodes.length === 1 ? 'node' : 'nodes'} ${nodes.sort(compareText).join(', ')} `
+    `${later.key} on ${nodes.length === 1 ? 'node' : 'nodes'} ${shownList(nodes.sort(compareText))} `
     + `is also published by ${first.path} (${first.mode} mode)`));
 }

@@ -1,6 +1,6 @@
 import { addressProblem, ipOf } from './check-addresses.js';
 import { presence, type Draft, type ServiceEntry } from './draft.js';
-import { problem } from './problems.js';
+import { joinPath, problem, quoted, shown, shownList } from './problems.js';
 import type { CatalogProblem } from './types.js';
 
 function vipMode(draft: Draft, base: string, { input, service }: ServiceEntry): CatalogProblem[] {
@@ -11,17 +11,17 @@ function vipMode(draft: Draft, base: string, { input, service }: ServiceEntry): 
       : 'needs at least one VIP in vip mode'));
   }
   for (const [network, vip] of Object.entries(service.vips)) {
-    const path = `${base}.vips.${network}`;
+    const path = joinPath(`${base}.vips`, network);
     const bad = ipOf(vip).family === 6 ? problem(path, 'IPv6 VIPs are not supported yet') : addressProblem(draft, network, vip, path);
     if (bad !== undefined) out.push(bad);
   }
   const seen = new Set<string>();
   for (const [i, network] of (input.networks ?? []).entries()) {
     const path = `${base}.networks[${i}]`;
-    if (seen.has(network)) out.push(problem(path, `${network} is listed twice`));
-    else if (presence(draft.networks, network) === 'missing') out.push(problem(path, `unknown network "${network}"`));
+    if (seen.has(network)) out.push(problem(path, `${shown(network)} is listed twice`));
+    else if (presence(draft.networks, network) === 'missing') out.push(problem(path, `unknown network ${quoted(network)}`));
     else if (service.vips[network] === undefined) {
-      out.push(problem(path, `${network} has no VIP in vips; in vip mode every network of the service needs one`));
+      out.push(problem(path, `${shown(network)} has no VIP in vips; in vip mode every network of the service needs one`));
     }
     seen.add(network);
   }
@@ -38,8 +38,8 @@ function dnsrrMode(draft: Draft, base: string, { input }: ServiceEntry): Catalog
   const seen = new Set<string>();
   for (const [i, network] of (input.networks ?? []).entries()) {
     const path = `${base}.networks[${i}]`;
-    if (seen.has(network)) out.push(problem(path, `${network} is listed twice`));
-    else if (presence(draft.networks, network) === 'missing') out.push(problem(path, `unknown network "${network}"`));
+    if (seen.has(network)) out.push(problem(path, `${shown(network)} is listed twice`));
+    else if (presence(draft.networks, network) === 'missing') out.push(problem(path, `unknown network ${quoted(network)}`));
     else if (network === draft.ingress?.name) out.push(problem(path, 'a dnsrr service can\'t be on the ingress network'));
     seen.add(network);
   }
@@ -63,8 +63,8 @@ function ports(draft: Draft, base: string, { service }: ServiceEntry): CatalogPr
         out.push(problem(`${path}.network`, 'host-mode traffic can\'t go to the ingress network; name another of the service\'s networks'));
       } else if (!service.networks.includes(port.network)) {
         out.push(problem(`${path}.network`, presence(draft.networks, port.network) === 'missing'
-          ? `unknown network "${port.network}"`
-          : `${port.network} is not one of the service's networks (${service.networks.join(', ') || 'none'})`));
+          ? `unknown network ${quoted(port.network)}`
+          : `${shown(port.network)} is not one of the service's networks (${shownList(service.networks) || 'none'})`));
       }
     } else if (service.networks.every((n) => n === ingress)) {
       out.push(problem(`${path}.mode`, 'a host-mode port needs a network of the service besides ingress to send traffic to'));
@@ -76,7 +76,7 @@ function ports(draft: Draft, base: string, { service }: ServiceEntry): CatalogPr
 export function checkServices(draft: Draft): CatalogProblem[] {
   const out: CatalogProblem[] = [];
   for (const [name, entry] of draft.services.entries) {
-    const base = `services.${name}`;
+    const base = joinPath('services', name);
     out.push(...(entry.service.endpointMode === 'vip' ? vipMode(draft, base, entry) : dnsrrMode(draft, base, entry)));
     out.push(...ports(draft, base, entry));
   }

@@ -1,6 +1,6 @@
 import { addressProblem, plainlyFits } from './check-addresses.js';
 import { meshPorts, presence, type Draft } from './draft.js';
-import { problem } from './problems.js';
+import { joinPath, problem, quoted, shown, shownList } from './problems.js';
 import type { CatalogProblem, Service, Task } from './types.js';
 
 /** What a task of `service` must and may be attached to (problems go to `out`). */
@@ -8,16 +8,16 @@ function serviceAddresses(draft: Draft, base: string, task: Task, service: Servi
   const ingress = draft.ingress?.name;
   for (const network in task.addresses) {
     if (network === ingress || service.networks.includes(network) || !draft.networks.entries.has(network)) continue;
-    const own = service.networks.join(', ');
-    out.push(problem(`${base}.addresses.${network}`, `${network} is not one of service ${service.name}'s networks (${own})`));
+    out.push(problem(joinPath(joinPath(base, 'addresses'), network),
+      `${shown(network)} is not one of service ${shown(service.name)}'s networks (${shownList(service.networks)})`));
   }
   for (const network of service.networks) {
     if (network === ingress || task.addresses[network] !== undefined || !draft.networks.entries.has(network)) continue;
-    out.push(problem(`${base}.addresses`, `has no address on ${network}, a network of service ${service.name}`));
+    out.push(problem(`${base}.addresses`, `has no address on ${shown(network)}, a network of service ${shown(service.name)}`));
   }
   if (meshed && ingress !== undefined && task.addresses[ingress] === undefined) {
     out.push(problem(`${base}.addresses`,
-      `has no address on the ingress network ${ingress}, which service ${service.name}'s ingress-mode ports need`));
+      `has no address on the ingress network ${shown(ingress)}, which service ${shown(service.name)}'s ingress-mode ports need`));
   }
 }
 
@@ -26,42 +26,21 @@ export function checkTasks(draft: Draft): CatalogProblem[] {
   const meshed = new Map<string, boolean>();
   for (const [name, { service }] of draft.services.entries) meshed.set(name, meshPorts(service).length > 0);
   for (const [name, task] of draft.tasks.entries) {
-    const base = `tasks.${name}`;
-    if (presence(draft.nodes, task.node) === 'missing') out.push(problem(`${base}.node`, `unknown node "${task.node}"`));
+    const base = joinPath('tasks', name);
+    if (presence(draft.nodes, task.node) === 'missing') out.push(problem(`${base}.node`, `unknown node ${quoted(task.node)}`));
     if (task.service !== undefined && presence(draft.services, task.service) === 'missing') {
-      out.push(problem(`${base}.service`, `unknown service "${task.service}"`));
+      out.push(problem(`${base}.service`, `unknown service ${quoted(task.service)}`));
     }
     for (const network in task.addresses) {
       const address = task.addresses[network] as string;
       const known = draft.networks.entries.get(network);
       if (known !== undefined && plainlyFits(known, address)) continue;
-      const bad = addressProblem(draft, network, address, `${base}.addresses.${network}`);
+      const bad = addressProblem(draft, network, address, joinPath(joinPath(base, 'addresses'), network));
       if (bad !== undefined) out.push(bad);
     }
     const entry = task.service === undefined ? undefined : draft.services.entries.get(task.service);
     if (entry !== undefined) serviceAddresses(draft, base, task, entry.service, meshed.get(entry.service.name) === true, out);
   }
-  out.push(...sharedNamespaces(draft));
   return out;
 }
 
-/**
- * Two running tasks of one node in one namespace would each be planned into it,
- * and each plan would undo the other's. Stopped tasks keep their old namespace
- * path in Swarm's history, so only running ones count.
- */
-function sharedNamespaces(draft: Draft): CatalogProblem[] {
-  const out: CatalogProblem[] = [];
-  // Node → namespace → the running task that has it.
-  const owners = new Map<string, Map<string, string>>();
-  // Entries are kept in name order (draft.ts), so the first in name order owns the namespace.
-  for (const [name, task] of draft.tasks.entries) {
-    if (task.state !== 'running') continue;
-    let onNode = owners.get(task.node);
-    if (onNode === undefined) owners.set(task.node, onNode = new Map());
-    const owner = onNode.get(task.netns);
-    if (owner === undefined) onNode.set(task.netns, name);
-    else out.push(problem(`tasks.${name}.netns`, `${task.netns} is already the namespace of running task ${owner} on node ${task.node}`));
-  }
-  return out;
-}

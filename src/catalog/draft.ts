@@ -4,6 +4,7 @@
 import type { z } from 'zod';
 import { isRecord } from './fields.js';
 import { fallbackMessage, problemsFromZod } from './issues.js';
+import { noNames } from './names.js';
 import { plainNamedTask, plainService } from './plain-entries.js';
 import { salvage } from './salvage.js';
 import { compareText, joinPath, sortText } from './problems.js';
@@ -19,6 +20,10 @@ export interface Section<T> {
   readonly broken: ReadonlySet<string>;
   /** The section itself is not a map, so no reference into it can be judged. */
   readonly unreadable: boolean;
+  /** The section as written, for quoting a value as its author spelled it. */
+  readonly raw: Readonly<Record<string, unknown>>;
+  /** Salvaged entries (salvage.ts) → their fields that hold stand-ins, which no check may judge. */
+  readonly standIns: ReadonlyMap<string, readonly string[]>;
 }
 
 export type Presence = 'ok' | 'broken' | 'missing';
@@ -54,12 +59,13 @@ function readSection<T, U>(
   raw: Record<string, unknown>, name: SectionName, schema: z.ZodType<T>, problems: CatalogProblem[],
   finish: (key: string, value: T) => U,
   plain: (entry: unknown, key: string) => U | undefined = () => undefined,
-): Section<U> & { readonly raw: Record<string, unknown> } {
+): Section<U> {
   const value = raw[name];
   const entries = new Map<string, U>();
   const broken = new Set<string>();
-  if (value === undefined || value === null) return { entries, broken, unreadable: false, raw: {} };
-  if (!isRecord(value)) return { entries, broken, unreadable: true, raw: {} };
+  const standIns = new Map<string, readonly string[]>();
+  if (value === undefined || value === null) return { entries, broken, unreadable: false, raw: {}, standIns };
+  if (!isRecord(value)) return { entries, broken, unreadable: true, raw: {}, standIns };
   for (const key of sortText(Object.keys(value))) {
     const entry = value[key];
     const quick = plain(entry, key);
@@ -74,18 +80,20 @@ function readSection<T, U>(
     }
     problems.push(...problemsFromZod(joinPath(name, key), parsed.error));
     const rebuilt = isRecord(entry) ? salvage(name, entry, parsed.error) : undefined;
-    const second = rebuilt === undefined ? undefined : schema.safeParse(rebuilt);
-    if (second?.success === true) entries.set(key, finish(key, second.data));
-    else broken.add(key);
+    const second = rebuilt === undefined ? undefined : schema.safeParse(rebuilt.entry);
+    if (second?.success === true && rebuilt !== undefined) {
+      entries.set(key, finish(key, second.data));
+      if (rebuilt.standIns.length > 0) standIns.set(key, rebuilt.standIns);
+    } else broken.add(key);
   }
-  return { entries, broken, unreadable: false, raw: value };
+  return { entries, broken, unreadable: false, raw: value, standIns };
 }
 
 const named = <T>(name: string, value: T): T & { readonly name: string } => ({ name, ...value });
 
 function toService(name: string, input: ServiceInput): Service {
   const vipMode = input.endpointMode === 'vip';
-  const vips = vipMode ? input.vips ?? {} : {};
+  const vips = vipMode ? input.vips ?? noNames<string>() : noNames<string>();
   const networks = vipMode ? Object.keys(vips) : [...new Set(input.networks ?? [])];
   const service = {
     name, endpointMode: input.endpointMode, vips, networks: networks.sort(compareText),

@@ -3,10 +3,22 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { parseCidr, parseIp } from './ip.js';
+import { fallbackMessage } from './issues.js';
+import { emptyNames } from './names.js';
+import { normalizeNetns } from './netns.js';
+import { quoted } from './problems.js';
+import type { Names } from './types.js';
+
+type Says = { error: (issue: { readonly input?: unknown }) => string };
 
 /** A message for a wrong value, and "is required" when the value is missing. */
-export function says(message: string): { error: (issue: { readonly input?: unknown }) => string } {
-  return { error: (issue) => (issue.input === undefined ? 'is required' : message) };
+export function says(message: string): Says {
+  return saysOf(() => message);
+}
+
+/** The same, for a message that names the value it rejects. */
+export function saysOf(message: (input: unknown) => string): Says {
+  return { error: (issue) => (issue.input === undefined ? 'is required' : message(issue.input)) };
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
@@ -23,8 +35,13 @@ export function wholeNumber(min: number, max?: number) {
   return max === undefined ? base : base.max(max, message);
 }
 
+/** What every enum field says of a value outside its list (the fast readers in plain-entries.ts leave such values to zod). */
+export function notOneOf(value: unknown, values: readonly string[]): string {
+  return `${quoted(value)} is not one of: ${values.join(', ')}`;
+}
+
 export function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
-  return z.enum(values, says(`must be one of: ${values.join(', ')}`));
+  return z.enum(values, saysOf((input) => notOneOf(input, values)));
 }
 
 export const portNumber = wholeNumber(1, 65535);
@@ -32,9 +49,13 @@ export const seconds = wholeNumber(0);
 /** The kernel holds persistence as a 32-bit count of jiffies: 31 days fits at any HZ up to 1000. */
 export const persistenceSeconds = wholeNumber(0, 31 * 86_400);
 
-export const absolutePath = z
-  .string(says('must be an absolute path such as /run/netns/name'))
-  .refine((p) => p.startsWith('/') && !p.includes('\0'), 'must be an absolute path such as /run/netns/name');
+const ABSOLUTE = 'must be an absolute path such as /run/netns/name';
+
+export const isAbsolutePath = (value: unknown): value is string =>
+  typeof value === 'string' && value.startsWith('/') && !value.includes('\0');
+
+/** A namespace path, in the one spelling netns.ts gives it. */
+export const netnsPath = z.string(says(ABSOLUTE)).refine(isAbsolutePath, ABSOLUTE).transform(normalizeNetns);
 
 export const address = z.string(says('must be an IP address such as 10.0.1.2')).transform((text, ctx) => {
   const parsed = parseIp(text);
@@ -60,8 +81,27 @@ export function duration(defaultMs: number) {
 }
 
 export const nameText = (what: string) => z.string(says(`must be ${what} name`));
-export const nameMap = <T extends z.ZodType>(what: string, value: T) =>
-  z.record(z.string(), value, says(`must be a map of ${what}`));
+
+/**
+ * A map from names to `value`s, as a Names record (names.ts). Not z.record,
+ * which drops a `__proto__` key without a word: the entry must stay, so that
+ * the checks can say there is no network of that name.
+ */
+export function nameMap<T extends z.ZodType>(what: string, value: T) {
+  return z.unknown().transform((input, ctx): Names<z.output<T>> => {
+    if (!isRecord(input)) {
+      ctx.addIssue({ code: 'custom', message: input === undefined ? 'is required' : `must be a map of ${what}` });
+      return z.NEVER;
+    }
+    const out = emptyNames<z.output<T>>();
+    for (const key of Object.keys(input)) {
+      const parsed = value.safeParse(input[key], fallbackMessage);
+      if (parsed.success) out[key] = parsed.data;
+      else for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: [key, ...issue.path] });
+    }
+    return out as Names<z.output<T>>;
+  });
+}
 
 /** Several mutually exclusive keys: counted on the raw input so the rule is reported alongside field errors. */
 export function exactlyOne(keys: readonly string[], none: string) {

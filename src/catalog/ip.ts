@@ -1,4 +1,5 @@
 import { Address4, Address6 } from 'ip-address';
+import { shown } from './problems.js';
 import type { Family } from './types.js';
 
 export interface Ip {
@@ -71,9 +72,9 @@ export function dottedQuadValue(text: string): number | undefined {
 }
 
 export function parseIp(text: string): Parsed<Ip> {
-  if (text.includes('/')) return { ok: false, message: `${text} must be a single address, without a /prefix` };
+  if (text.includes('/')) return { ok: false, message: `${shown(text)} must be a single address, without a /prefix` };
   // A zone (fe80::1%eth0) names a local interface and means nothing in a cluster-wide catalog.
-  if (text.includes('%')) return { ok: false, message: `${text} must not carry a zone (%…)` };
+  if (text.includes('%')) return { ok: false, message: `${shown(text)} must not carry a zone (%…)` };
   const quad = parseDottedQuad(text);
   if (quad !== undefined) return { ok: true, value: quad };
   try {
@@ -82,12 +83,12 @@ export function parseIp(text: string): Parsed<Ip> {
     const value = address.bigInt();
     return { ok: true, value: { family, value, text: fromBigInt(family, value) } };
   } catch {
-    return { ok: false, message: `${text} is not a valid IPv4 or IPv6 address` };
+    return { ok: false, message: `${shown(text)} is not a valid IPv4 or IPv6 address` };
   }
 }
 
 export function parseCidr(text: string): Parsed<Cidr> {
-  const bad = { ok: false as const, message: `${text} is not a CIDR such as 10.0.1.0/24 or fd00:1::/64` };
+  const bad = { ok: false as const, message: `${shown(text)} is not a CIDR such as 10.0.1.0/24 or fd00:1::/64` };
   const slash = text.indexOf('/');
   if (slash < 0) return bad;
   const address = parseIp(text.slice(0, slash));
@@ -98,7 +99,7 @@ export function parseCidr(text: string): Parsed<Cidr> {
   if (prefix > bitsOf(family)) return bad;
   const base = networkOf(family, value, prefix);
   const canonical = `${fromBigInt(family, base)}/${prefix}`;
-  if (base !== value) return { ok: false, message: `${text} has host bits set; the network is ${canonical}` };
+  if (base !== value) return { ok: false, message: `${shown(text)} has host bits set; the network is ${canonical}` };
   return { ok: true, value: { family, base, prefix, text: canonical } };
 }
 

@@ -4,7 +4,7 @@
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { duplicateKeys, hasDuplicateKeys } from './duplicate-keys.js';
 import { readJsonCatalog } from './parse-json.js';
-import { joinPath, problem } from './problems.js';
+import { joinPath, problem, quoted, shown } from './problems.js';
 import type { CatalogProblem } from './types.js';
 
 export interface ParsedText {
@@ -61,14 +61,15 @@ export function parseText(text: string): ParsedText {
       const found = findKey(doc, startsAt(e.pos[0]));
       problems.push(found === undefined
         ? problem('', `duplicate key ${at(e)}`)
-        : problem(found.path, `duplicate key "${found.key}" ${at(e)}`));
+        : problem(found.path, `duplicate key ${quoted(found.key)} ${at(e)}`));
     } else if (e.code === 'MULTIPLE_DOCS') {
       problems.push(problem('', `the catalog must be a single YAML document, but a second one starts here ${at(e)}`));
     } else {
-      problems.push(problem('', `YAML syntax error: ${e.message.replace(/\.$/, '')} ${at(e)}`));
+      problems.push(problem('', `YAML syntax error: ${shown(e.message.replace(/\.$/, ''))} ${at(e)}`));
     }
   }
-  for (const w of doc.warnings) problems.push(problem('', `YAML warning: ${w.message.replace(/\.$/, '')} ${at(w)}`));
+  // The parser's messages may quote the text (an alias, a tag): cut like any value.
+  for (const w of doc.warnings) problems.push(problem('', `YAML warning: ${shown(w.message.replace(/\.$/, ''))} ${at(w)}`));
   if (errors.length > 0) return { problems };
   // A list or map used as a key can't become a name (and toJS would stringify it noisily).
   const complex = findKey(doc, (node) => node !== null && !isScalar(node));
@@ -81,7 +82,7 @@ export function parseText(text: string): ParsedText {
     return { value: doc.toJS({ maxAliasCount: 10_000 }), problems };
   } catch (e) {
     // toJS throws on alias bombs and similar abuse; report it rather than crash.
-    return { problems: [...problems, problem('', `the catalog can't be read: ${e instanceof Error ? e.message : String(e)}`)] };
+    return { problems: [...problems, problem('', `the catalog can't be read: ${shown(e instanceof Error ? e.message : String(e))}`)] };
   }
 }
 

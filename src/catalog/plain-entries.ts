@@ -6,12 +6,14 @@
 // that schema returns; anything else (a wrong field, a pid, a healthcheck, an
 // IPv6 address) gets `undefined` and goes through zod, which says what is wrong.
 // test/unit/catalog/plain-entries.test.ts holds the two to the same answers.
-import { isRecord } from './fields.js';
+import { isAbsolutePath, isRecord } from './fields.js';
 import { dottedQuadValue, parseIp } from './ip.js';
-import type { ServiceInput } from './schema.js';
+import { emptyNames, noNames } from './names.js';
+import { normalizeNetns } from './netns.js';
+import { STATE, type ServiceInput } from './schema.js';
 import {
-  DEFAULT_DRAIN_TIMEOUT_S, SCHEDULERS,
-  type EndpointMode, type LoadBalancing, type Port, type Protocol, type PublishMode, type Scheduler, type Task, type TaskHealth,
+  DEFAULT_DRAIN_TIMEOUT_S, ENDPOINT_MODES, PROTOCOLS, PUBLISH_MODES, SCHEDULERS, TASK_HEALTHS,
+  type LoadBalancing, type Names, type Port, type Scheduler, type Task,
 } from './types.js';
 
 type Raw = Record<string, unknown>;
@@ -19,7 +21,8 @@ type Raw = Record<string, unknown>;
 /**
  * A plain-data map whose own keys are all `allowed` and hold defined values: what a
  * strict zod object reads the same whichever way it looks (no symbols, no
- * `__proto__`, which zod's records drop).
+ * `__proto__`: zod's strict objects report it, and its name maps keep it for
+ * the checks to refuse).
  */
 function plainRecord(value: unknown, allowed?: ReadonlySet<string>): value is Raw {
   if (!isRecord(value) || Object.getOwnPropertySymbols(value).length > 0) return false;
@@ -35,13 +38,10 @@ function plainRecord(value: unknown, allowed?: ReadonlySet<string>): value is Ra
 const wholeIn = (value: unknown, min: number, max: number): value is number =>
   Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max;
 
-const isAbsolutePath = (value: unknown): value is string =>
-  typeof value === 'string' && value.startsWith('/') && !value.includes('\0');
-
 /** fields.nameMap(…, address): canonical address text by name. */
-function addressMap(value: unknown): Record<string, string> | undefined {
+function addressMap(value: unknown): Names<string> | undefined {
   if (!plainRecord(value)) return undefined;
-  const out: Record<string, string> = {};
+  const out = emptyNames<string>();
   for (const key of Object.keys(value)) {
     const text = value[key];
     if (typeof text !== 'string') return undefined;
@@ -54,7 +54,7 @@ function addressMap(value: unknown): Record<string, string> | undefined {
     if (!parsed.ok) return undefined;
     out[key] = parsed.value.text;
   }
-  return out;
+  return out as Names<string>;
 }
 
 /** z.array(z.string()): a copy. */
@@ -70,14 +70,13 @@ function strings(value: unknown): string[] | undefined {
   return out;
 }
 
+/** fields.oneOf(values), on the same list from types.ts; a value outside it is left to zod to name. */
 function oneOf<const T extends string>(value: unknown, values: readonly T[], fallback: T): T | undefined {
   if (value === undefined) return fallback;
   return values.includes(value as T) ? (value as T) : undefined;
 }
 
 const TASK_FIELDS: ReadonlySet<string> = new Set(['service', 'node', 'netns', 'pid', 'addresses', 'state', 'health', 'weight']);
-const HEALTH: readonly TaskHealth[] = ['healthy', 'unhealthy', 'unknown'];
-const STATE = /^[a-z]+$/;
 
 /** schema.taskSchema's output for a plain task (netns, no pid), or undefined. */
 export function plainTask(raw: unknown): Omit<Task, 'name'> | undefined {
@@ -91,11 +90,12 @@ export function plainNamedTask(raw: unknown, name: string): Task | undefined {
 
 function readTask(raw: unknown, name: string | undefined): Omit<Task, 'name'> | Task | undefined {
   if (!plainRecord(raw, TASK_FIELDS)) return undefined;
-  const { service, node, netns, pid, state = 'running', weight = 1 } = raw;
+  const { service, node, pid, state = 'running', weight = 1 } = raw;
   if (service !== undefined && typeof service !== 'string') return undefined;
-  if (typeof node !== 'string' || pid !== undefined || !isAbsolutePath(netns)) return undefined;
-  const addresses = raw.addresses === undefined ? {} : addressMap(raw.addresses);
-  const health = oneOf(raw.health, HEALTH, 'unknown');
+  if (typeof node !== 'string' || pid !== undefined || !isAbsolutePath(raw.netns)) return undefined;
+  const netns = normalizeNetns(raw.netns);
+  const addresses = raw.addresses === undefined ? noNames<string>() : addressMap(raw.addresses);
+  const health = oneOf(raw.health, TASK_HEALTHS, 'unknown');
   if (addresses === undefined || health === undefined) return undefined;
   if (typeof state !== 'string' || !STATE.test(state) || !wholeIn(weight, 0, 65535)) return undefined;
   // Literals, not a spread of `cond ? {} : {…}`: V8 builds those several times slower.
@@ -110,14 +110,12 @@ function readTask(raw: unknown, name: string | undefined): Omit<Task, 'name'> | 
 }
 
 const PORT_FIELDS: ReadonlySet<string> = new Set(['target', 'published', 'protocol', 'mode', 'network']);
-const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp', 'sctp'];
-const MODES: readonly PublishMode[] = ['ingress', 'host'];
 
 function plainPort(raw: unknown): Port | undefined {
   if (!plainRecord(raw, PORT_FIELDS)) return undefined;
   const { target, published, network } = raw;
   const protocol = oneOf(raw.protocol, PROTOCOLS, 'tcp');
-  const mode = oneOf(raw.mode, MODES, 'ingress');
+  const mode = oneOf(raw.mode, PUBLISH_MODES, 'ingress');
   if (!wholeIn(target, 1, 65535) || !wholeIn(published, 1, 65535) || protocol === undefined || mode === undefined) return undefined;
   if (network !== undefined && typeof network !== 'string') return undefined;
   return network === undefined ? { target, published, protocol, mode } : { target, published, protocol, mode, network };
@@ -149,7 +147,6 @@ function plainLb(raw: unknown): LoadBalancing | undefined {
 }
 
 const SERVICE_FIELDS: ReadonlySet<string> = new Set(['endpointMode', 'vips', 'networks', 'aliases', 'ports', 'lb']);
-const ENDPOINT_MODES: readonly EndpointMode[] = ['vip', 'dnsrr'];
 
 /** schema.serviceSchema's output for a service without a healthcheck, or undefined. */
 export function plainService(raw: unknown): ServiceInput | undefined {

@@ -25,8 +25,14 @@ const RULES: Readonly<Record<SectionName, Rule>> = {
   },
 };
 
+export interface Salvaged {
+  readonly entry: Record<string, unknown>;
+  /** Fields whose value in `entry` is a stand-in, not the author's: checks must not judge them. */
+  readonly standIns: readonly string[];
+}
+
 /** The entry minus its unknown and loose bad fields, or undefined if a bad field matters to other checks. */
-export function salvage(section: SectionName, raw: Record<string, unknown>, error: z.ZodError): Record<string, unknown> | undefined {
+export function salvage(section: SectionName, raw: Record<string, unknown>, error: z.ZodError): Salvaged | undefined {
   const rule = RULES[section];
   const bad = new Set<string>();
   const unknown = new Set<string>();
@@ -38,6 +44,8 @@ export function salvage(section: SectionName, raw: Record<string, unknown>, erro
     else return undefined;
   }
   if ([...bad].some((f) => !rule.loose.includes(f))) return undefined;
-  const copy = Object.fromEntries(Object.entries(raw).filter(([k]) => !bad.has(k) && !unknown.has(k)));
-  return Object.assign(copy, ...[...bad].map((f) => rule.stand[f] ?? {}));
+  const entry = Object.fromEntries(Object.entries(raw).filter(([k]) => !bad.has(k) && !unknown.has(k)));
+  const stands = [...bad].flatMap((f) => (Object.hasOwn(rule.stand, f) ? [rule.stand[f] ?? {}] : []));
+  Object.assign(entry, ...stands);
+  return { entry, standIns: stands.flatMap((stand) => Object.keys(stand)) };
 }

@@ -3,12 +3,13 @@
 // Cross-entry rules live in the check-*.ts files.
 import { z } from 'zod';
 import {
-  absolutePath, address, duration, exactlyOne, nameMap, nameText, oneOf, persistenceSeconds, portNumber, says,
+  address, duration, exactlyOne, nameMap, nameText, netnsPath, oneOf, persistenceSeconds, portNumber, says, saysOf,
   seconds, subnet, whenRecord, wholeNumber,
 } from './fields.js';
+import { quoted } from './problems.js';
 import {
-  DEFAULT_DRAIN_TIMEOUT_S, SCHEDULERS,
-  type Healthcheck, type HealthProbe, type Network, type Node, type Port, type Service, type Task,
+  DEFAULT_DRAIN_TIMEOUT_S, ENDPOINT_MODES, PROTOCOLS, PUBLISH_MODES, SCHEDULERS, TASK_HEALTHS,
+  type Healthcheck, type HealthProbe, type Names, type Network, type Node, type Port, type Service, type Task,
 } from './types.js';
 
 export const networkSchema = z
@@ -21,8 +22,8 @@ export const networkSchema = z
 export const nodeSchema = z
   .strictObject({
     address,
-    netns: absolutePath.optional(),
-    ingressSandbox: z.strictObject({ netns: absolutePath, address }, says('must be a map with netns and address')).optional(),
+    netns: netnsPath.optional(),
+    ingressSandbox: z.strictObject({ netns: netnsPath, address }, says('must be a map with netns and address')).optional(),
   }, says('must be a map with an address'))
   .transform((n): Omit<Node, 'name'> => ({
     address: n.address,
@@ -34,8 +35,8 @@ const portSchema = z
   .strictObject({
     target: portNumber,
     published: portNumber,
-    protocol: oneOf(['tcp', 'udp', 'sctp']).default('tcp'),
-    mode: oneOf(['ingress', 'host']).default('ingress'),
+    protocol: oneOf(PROTOCOLS).default('tcp'),
+    mode: oneOf(PUBLISH_MODES).default('ingress'),
     network: nameText('a network').optional(),
   }, says('must be a map with target and published'))
   .transform((p): Port => ({
@@ -79,13 +80,13 @@ const healthcheckSchema = z
 
 /** A service as written, before the endpoint mode decides which of vips/networks counts. */
 export interface ServiceInput extends Omit<Service, 'name' | 'vips' | 'networks'> {
-  readonly vips?: Readonly<Record<string, string>>;
+  readonly vips?: Names<string>;
   readonly networks?: readonly string[];
 }
 
 export const serviceSchema = z
   .strictObject({
-    endpointMode: oneOf(['vip', 'dnsrr']).default('vip'),
+    endpointMode: oneOf(ENDPOINT_MODES).default('vip'),
     vips: nameMap('network name to VIP', address).optional(),
     networks: z.array(nameText('a network'), says('must be a list of network names')).optional(),
     aliases: z.array(nameText('an alias'), says('must be a list of names')).default([]),
@@ -100,18 +101,20 @@ export const serviceSchema = z
     ...(s.healthcheck === undefined ? {} : { healthcheck: s.healthcheck }),
   }));
 
+/** A task state: Swarm's are lowercase words (new, running, shutdown, failed, complete, …). */
+export const STATE = /^[a-z]+$/;
+const notAState = (value: unknown): string => `${quoted(value)} is not a lowercase word such as running, shutdown or failed`;
+
 export const taskSchema = z
   .strictObject({
     service: nameText('a service').optional(),
     node: nameText('a node'),
-    netns: absolutePath.optional(),
+    netns: netnsPath.optional(),
     pid: wholeNumber(1).optional(),
-    addresses: nameMap('network name to address', address).default({}),
-    state: z
-      .string(says('must be a lowercase word such as running, shutdown or failed'))
-      .regex(/^[a-z]+$/, 'must be a lowercase word such as running, shutdown or failed')
-      .default('running'),
-    health: oneOf(['healthy', 'unhealthy', 'unknown']).default('unknown'),
+    // prefault, not default: the empty map goes through nameMap to become a Names record.
+    addresses: nameMap('network name to address', address).prefault({}),
+    state: z.string(saysOf(notAState)).regex(STATE, { error: (issue) => notAState(issue.input) }).default('running'),
+    health: oneOf(TASK_HEALTHS).default('unknown'),
     weight: wholeNumber(0, 65535).default(1),
   }, says('must be a map describing the task'))
   .superRefine(exactlyOne(['netns', 'pid'], 'needs netns or pid: where the task\'s network namespace is'), whenRecord)

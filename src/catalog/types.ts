@@ -4,6 +4,15 @@
 
 export type Family = 4 | 6;
 
+declare const OWN_NAMES_ONLY: unique symbol;
+
+/**
+ * Entries by name, with no inherited names: a lookup of `constructor`,
+ * `toString` or `__proto__` finds an entry of that name or nothing. Only
+ * names.ts makes them (the brand keeps a plain object literal out).
+ */
+export type Names<T> = Readonly<Record<string, T>> & { readonly [OWN_NAMES_ONLY]: true };
+
 export interface Network {
   readonly name: string;
   readonly subnet: string; // canonical CIDR, e.g. "10.0.1.0/24"
@@ -12,6 +21,7 @@ export interface Network {
 }
 
 export interface IngressSandbox {
+  /** Normalized as netns.ts does, like every namespace path here. */
   readonly netns: string;
   readonly address: string;
 }
@@ -24,8 +34,10 @@ export interface Node {
   readonly ingressSandbox?: IngressSandbox;
 }
 
-export type Protocol = 'tcp' | 'udp' | 'sctp';
-export type PublishMode = 'ingress' | 'host';
+export const PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+export const PUBLISH_MODES = ['ingress', 'host'] as const;
+export type PublishMode = (typeof PUBLISH_MODES)[number];
 
 export interface Port {
   readonly target: number;
@@ -61,13 +73,14 @@ export interface Healthcheck {
   readonly retries: number;
 }
 
-export type EndpointMode = 'vip' | 'dnsrr';
+export const ENDPOINT_MODES = ['vip', 'dnsrr'] as const;
+export type EndpointMode = (typeof ENDPOINT_MODES)[number];
 
 export interface Service {
   readonly name: string;
   readonly endpointMode: EndpointMode;
   /** Network name → VIP (vip mode only; may include the ingress network). */
-  readonly vips: Readonly<Record<string, string>>;
+  readonly vips: Names<string>;
   /** Every network the service is attached to, sorted (vip mode: the VIP networks). */
   readonly networks: readonly string[];
   readonly aliases: readonly string[];
@@ -76,16 +89,17 @@ export interface Service {
   readonly healthcheck?: Healthcheck;
 }
 
-export type TaskHealth = 'healthy' | 'unhealthy' | 'unknown';
+export const TASK_HEALTHS = ['healthy', 'unhealthy', 'unknown'] as const;
+export type TaskHealth = (typeof TASK_HEALTHS)[number];
 
 export interface Task {
   readonly name: string;
   readonly service?: string;
   readonly node: string;
-  /** Namespace path; a catalog `pid: N` becomes /proc/N/ns/net. */
+  /** Namespace path, normalized (netns.ts); a catalog `pid: N` becomes /proc/N/ns/net. */
   readonly netns: string;
   /** Network name → address. */
-  readonly addresses: Readonly<Record<string, string>>;
+  readonly addresses: Names<string>;
   readonly state: string;
   readonly health: TaskHealth;
   readonly weight: number;
@@ -93,10 +107,10 @@ export interface Task {
 
 export interface Catalog {
   readonly version: 1;
-  readonly networks: Readonly<Record<string, Network>>;
-  readonly nodes: Readonly<Record<string, Node>>;
-  readonly services: Readonly<Record<string, Service>>;
-  readonly tasks: Readonly<Record<string, Task>>;
+  readonly networks: Names<Network>;
+  readonly nodes: Names<Node>;
+  readonly services: Names<Service>;
+  readonly tasks: Names<Task>;
 }
 
 /** One validation problem: where (dotted path into the catalog) and what, as a sentence. */

@@ -1,4 +1,5 @@
 import { checkDuplicateAddresses } from './check-addresses.js';
+import { checkNamespaces } from './check-namespaces.js';
 import { checkNames } from './check-names.js';
 import { checkNetworks } from './check-networks.js';
 import { checkNodes } from './check-nodes.js';
@@ -8,6 +9,7 @@ import { checkTasks } from './check-tasks.js';
 import { readDraft, type Draft } from './draft.js';
 import { isRecord } from './fields.js';
 import { fallbackMessage, problemsFromZod } from './issues.js';
+import { namesOf } from './names.js';
 import { plainTopLevel } from './plain-entries.js';
 import { problem, sortProblems } from './problems.js';
 import { topLevelSchema } from './schema.js';
@@ -38,7 +40,7 @@ export function validateCatalog(raw: unknown): ValidationResult {
   const draft = readDraft(raw, problems);
   problems.push(
     ...checkNames(draft), ...checkNetworks(draft), ...checkNodes(draft), ...checkServices(draft),
-    ...checkTasks(draft), ...checkDuplicateAddresses(draft), ...checkPorts(draft),
+    ...checkTasks(draft), ...checkNamespaces(draft), ...checkDuplicateAddresses(draft), ...checkPorts(draft),
   );
   if (problems.length > 0) return { ok: false, problems: sortProblems(problems) };
   return { ok: true, catalog: toCatalog(draft) };
@@ -47,10 +49,10 @@ export function validateCatalog(raw: unknown): ValidationResult {
 function toCatalog(draft: Draft): Catalog {
   const catalog: Catalog = {
     version: 1,
-    networks: Object.fromEntries(draft.networks.entries),
-    nodes: Object.fromEntries(draft.nodes.entries),
-    services: Object.fromEntries([...draft.services.entries].map(([name, { service }]) => [name, service])),
-    tasks: Object.fromEntries(draft.tasks.entries),
+    networks: namesOf(draft.networks.entries),
+    nodes: namesOf(draft.nodes.entries),
+    services: namesOf([...draft.services.entries].map(([name, { service }]) => [name, service] as const)),
+    tasks: namesOf(draft.tasks.entries),
   };
   // Draft entries are in key order (draft.ts).
   rememberTaskList(catalog, [...draft.tasks.entries.values()]);

@@ -40,7 +40,8 @@ async function loadForNode(options: CommonOptions): Promise<{ catalog: Catalog; 
     );
   }
   const node = options.node ?? hostname();
-  if (result.catalog.nodes[node] === undefined) {
+  // Own keys only: `--node constructor` must not find Object.prototype's member.
+  if (!Object.hasOwn(result.catalog.nodes, node)) {
     const known = Object.keys(result.catalog.nodes).sort().join(', ') || 'none';
     throw new UsageError(`node ${node} is not in ${options.catalog} (its nodes: ${known}); pass --node NAME`);
   }

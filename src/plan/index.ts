@@ -1,5 +1,6 @@
 // catalog + node + node facts → the desired kernel state of every namespace on
 // that node. Pure: no I/O, same input, same output.
+import { lookup } from '../catalog/names.js';
 import { taskList } from '../catalog/task-list.js';
 import type { Catalog } from '../catalog/types.js';
 import { makeContext } from './context.js';
@@ -9,8 +10,12 @@ import { planSandboxNamespace } from './sandbox.js';
 import { planTaskNamespace } from './task.js';
 import type { NamespacePlan, NodeFacts, NodePlan } from './types.js';
 
+/**
+ * The plan of one node. A node the catalog does not have (it left the cluster
+ * while an agent still runs there) gets the empty plan: nothing to program.
+ */
 export function planNode(catalog: Catalog, node: string, facts: NodeFacts): NodePlan {
-  if (catalog.nodes[node] === undefined) throw new Error(`node ${node} is not in the catalog`);
+  if (lookup(catalog.nodes, node) === undefined) return { node, namespaces: [] };
   const ctx = makeContext(catalog, node, facts);
   const namespaces: NamespacePlan[] = [];
   const hostPlan = planHostNamespace(ctx);

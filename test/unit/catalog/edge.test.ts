@@ -78,7 +78,8 @@ test('task names: dot-separated labels, 253 characters at most', () => {
   const ok = parseCatalog(`${NET}tasks:\n${task(at253)}`);
   assert.equal(ok.ok, true);
   assert.deepEqual(problemsOf(`${NET}tasks:\n${task(`${at253}c`)}${task(`${'x'.repeat(64)}.1`)}${task('web-.1')}`), [
-    `tasks.${at253}c: the task name is 254 characters long; at most 253 are allowed`,
+    // A name longer than any valid one is quoted cut (problems.ts shown()), with its real size.
+    `tasks.${at253}…(254 bytes): the task name is 254 characters long; at most 253 are allowed`,
     'tasks.web-.1: "web-.1" is not a valid task name: use dot-separated labels of 1 to 63 letters, digits and hyphens, '
       + 'not starting or ending with a hyphen',
     `tasks.${'x'.repeat(64)}.1: "${'x'.repeat(64)}.1" is not a valid task name: use dot-separated labels of 1 to 63 `
@@ -340,13 +341,13 @@ tasks:
   web.1: { node: 7, netns: /run/netns/a, addresses: { appnet: 167837955 }, state: running, health: ok }
 `), [
     'services.web.aliases: must be a list of names',
-    'services.web.endpointMode: must be one of: vip, dnsrr',
+    'services.web.endpointMode: "round-robin" is not one of: vip, dnsrr',
     'services.web.ports[0].published: must be a whole number from 1 to 65535',
     'services.web.ports[0].target: must be a whole number from 1 to 65535',
     'services.web.ports[1]: must be a map with target and published',
     'services.web.vips: must be a map of network name to VIP',
     'tasks.web.1.addresses.appnet: must be an IP address such as 10.0.1.2',
-    'tasks.web.1.health: must be one of: healthy, unhealthy, unknown',
+    'tasks.web.1.health: "ok" is not one of: healthy, unhealthy, unknown',
     'tasks.web.1.node: must be a node name',
   ]);
 });
@@ -382,5 +383,5 @@ tasks:
   t2: { node: node-1, netns: /run/netns/x, addresses: { appnet: 10.0.1.3 } }
   t3: { node: node-1, netns: /run/netns/x, addresses: { appnet: 10.0.1.4 }, state: shutdown }
   t4: { node: node-2, netns: /run/netns/x, addresses: { appnet: 10.0.1.5 } }
-`), ['tasks.t2.netns: /run/netns/x is already the namespace of running task t1 on node node-1']);
+`), ['tasks.t2.netns: running task t2 and running task t1 (tasks.t1.netns) both use the namespace /run/netns/x on node node-1; each needs its own']);
 });

@@ -27,7 +27,7 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     `tasks.web..1: "web..1" is not a valid task name: use dot-separated labels of 1 to 63 letters, digits and hyphens, not starting or ending with a hyphen`,
   ],
   'bad-scheduler.yaml': [
-    `services.whoami.lb.scheduler: must be one of: rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos`,
+    `services.whoami.lb.scheduler: "roundrobin" is not one of: rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos`,
   ],
   'dnsrr-ingress-port.yaml': [
     `services.whoami.ports[0].mode: a port published in ingress mode can't be used with dnsrr mode`,
@@ -51,16 +51,16 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
     `services.broken: must be a map describing the service`,
     `services.whoami.healthcheck: has tcp and http; give only one`,
     `services.whoami.healthcheck.interval: must be a duration such as 500ms, 2s, 1.5s, 1m30s or a number of seconds`,
-    `services.whoami.lb.scheduler: must be one of: rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos`,
-    `services.whoami.ports[0].protocol: must be one of: tcp, udp, sctp`,
+    `services.whoami.lb.scheduler: "fastest" is not one of: rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos`,
+    `services.whoami.ports[0].protocol: "icmp" is not one of: tcp, udp, sctp`,
     `services.whoami.ports[0].target: must be a whole number from 1 to 65535`,
     `tasks.standalone.addresses.appnet: 10.0.1.300 is not a valid IPv4 or IPv6 address`,
-    `tasks.standalone.state: must be a lowercase word such as running, shutdown or failed`,
+    `tasks.standalone.state: "Running" is not a lowercase word such as running, shutdown or failed`,
     `tasks.toolbox.node: unknown node "node-2"`,
     `tasks.toolbox.weight: must be a whole number from 0 to 65535`,
     `tasks.whoami.1.698qak908bz8: has netns and pid; give only one`,
     `tasks.whoami.1.698qak908bz8.addresses.appnet: 10.0.1.3 is already used by tasks.toolbox.addresses.appnet`,
-    `tasks.whoami.1.698qak908bz8.health: must be one of: healthy, unhealthy, unknown`,
+    `tasks.whoami.1.698qak908bz8.health: "fine" is not one of: healthy, unhealthy, unknown`,
   ],
   'missing-ingress-address.yaml': [
     `tasks.whoami.1.698qak908bz8.addresses: has no address on the ingress network ingress, which service whoami's ingress-mode ports need`,
@@ -68,6 +68,33 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   'mixed-family.yaml': [
     `tasks.metrics.1.698qak908bz8.addresses.appnet: fd00:1::3 is an IPv6 address but appnet is an IPv4 network (10.0.1.0/24)`,
     `tasks.metrics.1.698qak908bz8.addresses.v6net: 10.0.1.3 is an IPv4 address but v6net is an IPv6 network (fd00:1::/64)`,
+  ],
+  'netns-sandbox-is-host.yaml': [
+    `nodes.node-1.ingressSandbox.netns: the ingress sandbox and the node itself (nodes.node-1.netns) both use the namespace `
+      + `/run/netns/node-1 on node node-1; each needs its own`,
+  ],
+  'netns-spelled-differently.yaml': [
+    `tasks.web.2.netns: running task web.2 and running task web.1 (tasks.web.1.netns) both use the namespace /run/netns/web-1 `
+      + `on node node-1, written /run/netns//web-1 and /run/netns/web-1; each needs its own`,
+    `tasks.web.3.netns: running task web.3 and running task web.1 (tasks.web.1.netns) both use the namespace /run/netns/web-1 `
+      + `on node node-1, written /var/run/netns/web-1 and /run/netns/web-1; each needs its own`,
+    `tasks.web.4.netns: running task web.4 and running task web.1 (tasks.web.1.netns) both use the namespace /run/netns/web-1 `
+      + `on node node-1, written /run/netns/web-4/../web-1 and /run/netns/web-1; each needs its own`,
+    `tasks.web.5.netns: running task web.5 and running task web.1 (tasks.web.1.netns) both use the namespace /run/netns/web-1 `
+      + `on node node-1, written /run/netns/web-1/ and /run/netns/web-1; each needs its own`,
+  ],
+  'netns-task-in-node-namespace.yaml': [
+    `tasks.probe.netns: running task probe and the node itself (nodes.node-2.netns) both use the namespace /run/netns/node-2 `
+      + `on node node-2; each needs its own`,
+    `tasks.toolbox.netns: running task toolbox and the ingress sandbox (nodes.node-1.ingressSandbox.netns) both use the namespace `
+      + `/run/netns/ingress_sbox on node node-1, written /var/run/netns/ingress_sbox and /run/netns/ingress_sbox; each needs its own`,
+  ],
+  'prototype-names.yaml': [
+    `networks.__proto__: "__proto__" is not a valid name: use 1 to 63 letters, digits and hyphens, not starting or ending with a hyphen`,
+    `tasks.toString.node: unknown node "hasOwnProperty"`,
+    `tasks.toString.service: unknown service "valueOf"`,
+    `tasks.web.1.addresses: has no address on constructor, a network of service web`,
+    `tasks.web.1.addresses.__proto__: __proto__ is not one of service web's networks (appnet, constructor)`,
   ],
   'published-port-twice.yaml': [
     `services.api.ports[1].published: 9000/tcp on node node-1 is also published by services.agent.ports[0] (host mode)`,

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { namesOf, noNames } from '../../../src/catalog/names.js';
 import { taskList } from '../../../src/catalog/task-list.js';
 import type { Catalog, Task } from '../../../src/catalog/types.js';
 import { catalogOf } from '../../helpers/catalog.js';
@@ -22,7 +23,9 @@ tasks:
 });
 
 test('a catalog built by hand is listed from its record', () => {
-  const task = (name: string): Task => ({ name, node: 'n', netns: `/run/netns/${name}`, addresses: {}, state: 'running', health: 'unknown', weight: 1 });
-  const catalog: Catalog = { version: 1, networks: {}, nodes: {}, services: {}, tasks: { z: task('z'), '2': task('2'), a: task('a') } };
+  const task = (name: string): Task => ({ name, node: 'n', netns: `/run/netns/${name}`, addresses: noNames(), state: 'running', health: 'unknown', weight: 1 });
+  const catalog: Catalog = {
+    version: 1, networks: noNames(), nodes: noNames(), services: noNames(), tasks: namesOf([['z', task('z')], ['2', task('2')], ['a', task('a')]]),
+  };
   assert.deepEqual(taskList(catalog).map((t) => t.name), ['2', 'a', 'z']);
 });
