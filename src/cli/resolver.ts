@@ -114,7 +114,7 @@ async function runResolver(options: ResolverOptions, load: Load): Promise<void> 
       warn(`${file} is not a valid catalog; still serving the previous one:\n${formatProblems(result.problems)}`);
       return;
     }
-    if (result.catalog.nodes[node] === undefined) {
+    if (!Object.hasOwn(result.catalog.nodes, node)) {
       warn(`node ${node} is no longer in ${file}; still serving the previous catalog`);
       return;
     }
