@@ -79,30 +79,38 @@ const MARK = '@@vipmesh-probe-';
 export const PROBE_SHELL_TAG = 'vipmesh-probe';
 
 // The shell's whole program. `_p SEQ t|h ADDRESS PORT TIMEOUT_US [TARGET HOST]`
-// probes once and prints one frame. EPOCHREALTIME without its dot is
-// microseconds; `read -t` takes the time left as a decimal. A broken pipe must
-// not end the shell (a server that closes before reading the request).
+// probes once and prints one frame line. What it does is chosen for syscalls:
+// `read -u` rather than a `<&3` redirection (each redirection saves and restores
+// descriptors), a timed `read -t` of the reply's first byte only (a timed read
+// polls before every byte) and then one read of the rest of `HTTP/1.x NNN`.
+// EPOCHREALTIME without its dot is microseconds; `read -t` takes the time left
+// as a decimal. A broken pipe must not end the shell (a server that closes
+// before reading the request). The reply is not read to its end: closing with
+// bytes unread resets the connection, which costs the server nothing.
 function program(nonce: string): string {
   return `exec 2>&1
 trap '' PIPE
-_f() { printf '\\n${MARK}${nonce} %s %s\\n' "$1" "$2"; }
+_f() { printf '${MARK}${nonce} %s %s\\n' "$1" "$2"; }
 _p() {
-  local end=$(( \${EPOCHREALTIME/./} + $5 )) line= left rc
+  local end=$(( \${EPOCHREALTIME/./} + $5 )) c= line= left
   if ! exec 3<>"/dev/tcp/$3/$4"; then _f "$1" 'fail connect'; return; fi
   if [[ $2 == t ]]; then exec 3<&-; _f "$1" pass; return; fi
-  printf 'GET %s HTTP/1.0\\r\\nHost: %s\\r\\nUser-Agent: vipmesh-probe\\r\\nAccept: */*\\r\\nConnection: close\\r\\n\\r\\n' "$6" "$7" >&3
+  printf 'GET %s HTTP/1.0\\r\\nHost: %s\\r\\nUser-Agent: vipmesh-probe\\r\\n\\r\\n' "$6" "$7" >&3
   left=$(( end - \${EPOCHREALTIME/./} ))
   if (( left <= 0 )); then exec 3<&-; _f "$1" 'fail timeout'; return; fi
   printf -v left '%d.%06d' $(( left / 1000000 )) $(( left % 1000000 ))
-  read -r -t "$left" -n 64 line <&3
-  rc=$?
-  exec 3<&-
-  if (( rc > 128 )); then _f "$1" 'fail timeout'
-  elif [[ $line =~ ^HTTP/[0-9.]+\\ +([0-9][0-9][0-9]) ]]; then
-    case \${BASH_REMATCH[1]} in [23]*) _f "$1" "pass \${BASH_REMATCH[1]}" ;; *) _f "$1" "fail status \${BASH_REMATCH[1]}" ;; esac
-  elif [[ -z $line ]]; then _f "$1" 'fail empty'
-  else _f "$1" "fail reply $line"
-  fi
+  read -r -u 3 -t "$left" -N 1 c
+  case $? in
+    0) read -r -u 3 -N 11 line; exec 3<&- ;;
+    1) exec 3<&-; _f "$1" 'fail empty'; return ;;
+    *) exec 3<&-; _f "$1" 'fail timeout'; return ;;
+  esac
+  line=$c$line
+  case $line in
+    HTTP/[0-9].[0-9]\\ [23][0-9][0-9]) _f "$1" "pass \${line:9}" ;;
+    HTTP/[0-9].[0-9]\\ [0-9][0-9][0-9]) _f "$1" "fail status \${line:9}" ;;
+    *) _f "$1" "fail reply \${line%%[$'\\r\\n']*}" ;;
+  esac
 }
 _f 0 ready
 `;
@@ -166,7 +174,7 @@ type Started = { readonly ok: true; readonly shell: Shell } | { readonly ok: fal
 
 async function startShell(netns: string, stats: RunnerStats | undefined, startTimeoutMs: number): Promise<Started> {
   const nonce = randomBytes(12).toString('hex');
-  const marker = `\n${MARK}${nonce} `;
+  const marker = `${MARK}${nonce} `;
   if (stats) stats.spawns++;
   // A bare environment: BASH_ENV or an exported function of the agent's must not
   // run in a task's namespace, and LC_ALL=C keeps EPOCHREALTIME's dot a dot.
@@ -239,7 +247,12 @@ async function startShell(netns: string, stats: RunnerStats | undefined, startTi
   return { ok: true, shell: { pid: child.pid, ns, send, ended: () => endedWhy, kill } };
 }
 
-function outcomeOf(frame: Frame, target: SocketProbe): ProbeOutcome {
+// The shell's `read -t` and the agent's timer end a silent server at the same
+// moment; whichever is first, it reads the same.
+const noAnswer = (target: SocketProbe, timeoutMs: number): ProbeOutcome =>
+  fail(`no answer from ${hostHeader(target.address, target.port)} within ${timeoutMs} ms`);
+
+function outcomeOf(frame: Frame, target: SocketProbe, timeoutMs: number): ProbeOutcome {
   const where = `${hostHeader(target.address, target.port)}`;
   if (frame.status === 'pass') return PASS;
   const [what = '', ...rest] = frame.detail.split(' ');
@@ -250,7 +263,7 @@ function outcomeOf(frame: Frame, target: SocketProbe): ProbeOutcome {
       return fail(`cannot connect to ${where}${why ? `: ${why}` : ''}`);
     }
     case 'timeout':
-      return fail(`no reply from ${where} in time`);
+      return noAnswer(target, timeoutMs);
     case 'status':
       return fail(`GET http://${where}${target.kind === 'http' ? requestTarget(target.path) : ''} answered ${detail}`);
     case 'empty':
@@ -322,13 +335,13 @@ export function openProbeSession(netns: string, options: ProbeSessionOptions = {
         clearTimeout(grace);
         if (late === 'silent' && shell === current) await drop();
       });
-      return fail(`no answer from ${hostHeader(target.address, target.port)} within ${timeoutMs} ms`);
+      return noAnswer(target, timeoutMs);
     }
     if (result.kind === 'ended') {
       if (shell === current) shell = undefined;
       return (await namespaceExists(netns).catch(() => true)) ? fail(result.why) : GONE;
     }
-    return outcomeOf(result.frame, target);
+    return outcomeOf(result.frame, target, timeoutMs);
   };
 
   return {
