@@ -14,7 +14,7 @@
 // and a shell that has not answered a little later is killed and restarted on
 // the next probe. exec probes fork by nature and go through the Runner.
 import { randomBytes } from 'node:crypto';
-import { stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { execa } from 'execa';
 import type { HealthProbe } from '../catalog/types.js';
 import { namespaceExists } from './env.js';
@@ -151,10 +151,13 @@ interface NamespaceId {
   readonly ino: number;
 }
 
-async function namespaceId(path: string): Promise<NamespaceId | undefined> {
+// Synchronous on purpose: it runs before every probe, and on nsfs and procfs a
+// stat(2) never blocks, where the promise API's round trip through the thread
+// pool cost the agent more than the rest of a probe.
+function namespaceId(path: string): NamespaceId | undefined {
   try {
-    const s = await stat(path);
-    return { dev: s.dev, ino: s.ino };
+    const s = statSync(path, { throwIfNoEntry: false });
+    return s === undefined ? undefined : { dev: s.dev, ino: s.ino };
   } catch {
     return undefined;
   }
@@ -239,7 +242,7 @@ async function startShell(netns: string, stats: RunnerStats | undefined, startTi
   ]);
   clearTimeout(timer);
   // Once bash runs our program, nsenter has entered the namespace: this is the one the shell holds.
-  const ns = ready.kind === 'frame' && child.pid !== undefined ? await namespaceId(`/proc/${child.pid}/ns/net`) : undefined;
+  const ns = ready.kind === 'frame' && child.pid !== undefined ? namespaceId(`/proc/${child.pid}/ns/net`) : undefined;
   if (ready.kind === 'ended' || ns === undefined || child.pid === undefined) {
     await kill();
     return { ok: false, why: ready.kind === 'ended' ? ready.why : (endedWhy ?? 'the probe shell ended as it started') };
@@ -298,7 +301,7 @@ export function openProbeSession(netns: string, options: ProbeSessionOptions = {
     // is still the one our shell holds: the path may now name another (a task
     // restarted under the same name) or a stale file, and our shell alone would
     // keep a deleted namespace alive.
-    const here = await namespaceId(netns);
+    const here = namespaceId(netns);
     if (here === undefined) {
       await drop();
       return GONE;
