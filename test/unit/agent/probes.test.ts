@@ -107,12 +107,32 @@ test('each task is probed every interval from its first probe, with its timeout 
   });
 });
 
-test('first probes are spread over the first interval', async (t) => {
-  const spread = [0, 0.5, 0.999];
+test('first probes are spread over the first interval, on a 100 ms grid', async (t) => {
+  const spread = [0, 0.5, 0.9, 0.999];
   const { clock, prober, scheduler } = await setup(t, { random: () => spread.shift() ?? 0 });
-  scheduler.update([task('a'), task('b'), task('c')]);
-  await clock.advance(1999);
-  assert.deepEqual(prober.log, [[0, 'a'], [1000, 'b'], [1998, 'c']]);
+  scheduler.update([task('a'), task('b'), task('c'), task('d')]);
+  await clock.advance(2000);
+  assert.deepEqual(prober.log, [[0, 'a'], [1000, 'b'], [1800, 'c'], [2000, 'd'], [2000, 'a']], 'd is due at 1998, rounded up to 2000');
+});
+
+test('tasks due in one grid slot share one timer and start together', async (t) => {
+  let n = 0;
+  const { clock, prober, scheduler } = await setup(t, { random: () => [0.01, 0.02, 0.04, 0.06][n++ % 4]! });
+  scheduler.update([task('a'), task('b'), task('c'), task('d')]); // due at 20, 40, 80, 120 ms
+  assert.equal(clock.pending, 2, 'slots 100 and 200: two timers for four tasks');
+  await clock.advance(100);
+  assert.deepEqual(prober.log, [[100, 'a'], [100, 'b'], [100, 'c']]);
+  await clock.advance(100);
+  assert.deepEqual(prober.log.at(-1), [200, 'd']);
+  await clock.advance(2000);
+  assert.deepEqual(prober.log.slice(4), [[2100, 'a'], [2100, 'b'], [2100, 'c'], [2200, 'd']], 'and stay together');
+});
+
+test('a custom grid applies to every probe', async (t) => {
+  const { clock, prober, scheduler } = await setup(t, { gridMs: 1000, random: () => 0.3 });
+  scheduler.update([task('a', { interval: 1500 })]);
+  await clock.advance(5000);
+  assert.deepEqual(prober.log, [[1000, 'a'], [3000, 'a'], [5000, 'a']], 'due at 600, 2500, 4500: each rounded up to the next second');
 });
 
 test('a probe that outlasts its interval delays the next one; probes never overlap', async (t) => {
