@@ -57,18 +57,29 @@ export interface ModeResult {
   /** Proportional set size of the live shells, bytes. */
   readonly shellsPss: number;
   readonly spawns: number;
+  /** The most common failure reason in the window, if any probe failed. */
+  readonly failure?: string;
 }
 
 const TICK = 100; // USER_HZ: /proc/PID/stat counts CPU in 1/100 s on Linux
 
-/** utime + stime (and with children: cutime + cstime) of a process, in ticks; undefined once gone. */
-async function ticks(pid: number | 'self', children = false): Promise<number | undefined> {
-  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
+/** CPU seconds of this process (every thread) and of the children it has reaped. */
+async function selfCpu(): Promise<number> {
+  const { user, system } = process.cpuUsage();
+  const text = await readFile('/proc/self/stat', 'utf8');
+  // After the command: state is field 3, cutime 16, cstime 17.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // After the command: state is field 3, utime 14, stime 15, cutime 16, cstime 17.
-  const at = (n: number) => Number(fields[n - 3]);
-  return at(14) + at(15) + (children ? at(16) + at(17) : 0);
+  return (user + system) / 1e6 + (Number(fields[16 - 3]) + Number(fields[17 - 3])) / TICK;
+}
+
+/**
+ * CPU seconds a live process has run, to the nanosecond (schedstat's first
+ * field): a shell runs ~0.1 ms per probe, far below the 10 ms tick that
+ * /proc/PID/stat rounds each process down to.
+ */
+async function runtime(pid: number): Promise<number | undefined> {
+  const text = await readFile(`/proc/${pid}/schedstat`, 'utf8').catch(() => undefined);
+  return text === undefined ? undefined : Number(text.split(' ')[0]) / 1e9;
 }
 
 async function childrenOf(pid: number): Promise<number[]> {
@@ -95,6 +106,7 @@ async function probeChild(job: ChildJob): Promise<ModeResult> {
   const spawns = () => stats.spawns + runner.stats.spawns;
   const dir = await mkdtemp(join(tmpdir(), 'vipmesh-bench-probes-'));
   const counts = { pass: 0, fail: 0 };
+  const reasons = new Map<string, number>();
   const probe = (port: number): HealthProbe =>
     job.mode === 'tcp' ? { kind: 'tcp', port } : job.mode === 'http' ? { kind: 'http', port, path: '/healthz' } : { kind: 'exec', argv: ['true'] };
   const tasks: ProbeTask[] = job.targets.map((target, i) => ({
@@ -104,37 +116,49 @@ async function probeChild(job: ChildJob): Promise<ModeResult> {
     healthcheck: { probe: probe(target.port), intervalMs: job.intervalMs, timeoutMs: 1000, retries: 3 },
   }));
   const scheduler = createProbeScheduler({
-    clock: systemClock, prober, runDir: dir, onChange: () => {}, countResult: (result) => counts[result]++,
+    clock: systemClock, runDir: dir, onChange: () => {}, countResult: (result) => counts[result]++,
+    prober: {
+      retain: (netns) => prober.retain(netns),
+      probe: async (request) => {
+        const outcome = await prober.probe(request);
+        if (outcome.result === 'fail') reasons.set(outcome.reason, (reasons.get(outcome.reason) ?? 0) + 1);
+        return outcome;
+      },
+    },
   });
   scheduler.update(tasks);
   // One interval (plus a little) so every task has its shell and the jitter has spread them.
   await new Promise((resolve) => setTimeout(resolve, job.intervalMs + 500));
   // Scanning /proc costs this process too: done before the window opens and after it closes.
   const shellsBefore = new Map<number, number>();
-  for (const pid of await childrenOf(process.pid)) shellsBefore.set(pid, (await ticks(pid)) ?? 0);
-  const before = { counts: { ...counts }, self: (await ticks('self', true)) ?? 0, spawns: spawns() };
+  for (const pid of await childrenOf(process.pid)) shellsBefore.set(pid, (await runtime(pid)) ?? 0);
+  const before = { counts: { ...counts }, self: await selfCpu(), spawns: spawns() };
+  reasons.clear();
   const started = performance.now();
   await new Promise((resolve) => setTimeout(resolve, job.seconds * 1000));
   const seconds = (performance.now() - started) / 1000;
-  const self = (await ticks('self', true)) ?? 0;
-  let shellsTicks = 0;
+  const after = { counts: { ...counts }, spawns: spawns(), reasons: [...reasons] };
+  const self = await selfCpu();
+  // The shells that were there when the window opened (a shell restarted in the
+  // window is missed: the spawns column says whether any was).
+  let shellsCpu = 0;
+  for (const [pid, start] of shellsBefore) shellsCpu += ((await runtime(pid)) ?? start) - start;
   let shellsPss = 0;
   const live = await childrenOf(process.pid);
-  for (const pid of live) {
-    shellsTicks += ((await ticks(pid)) ?? 0) - (shellsBefore.get(pid) ?? 0);
-    shellsPss += await pss(pid);
-  }
+  for (const pid of live) shellsPss += await pss(pid);
   const result: ModeResult = {
     mode: job.mode,
     seconds,
-    probes: counts.pass + counts.fail - before.counts.pass - before.counts.fail,
-    passed: counts.pass - before.counts.pass,
-    agentCpu: (self - before.self) / TICK,
-    shellsCpu: shellsTicks / TICK,
+    probes: after.counts.pass + after.counts.fail - before.counts.pass - before.counts.fail,
+    passed: after.counts.pass - before.counts.pass,
+    agentCpu: self - before.self,
+    shellsCpu,
     shells: live.length,
     shellsPss,
-    spawns: spawns() - before.spawns,
+    spawns: after.spawns - before.spawns,
   };
+  const common = after.reasons.sort((a, b) => b[1] - a[1])[0];
+  if (common !== undefined) Object.assign(result, { failure: `${common[0]} (${common[1]}×)` });
   await scheduler.stop();
   await prober.close();
   await rm(dir, { recursive: true, force: true });
@@ -206,6 +230,7 @@ export async function runProbesBench(options: ProbesBenchOptions = {}): Promise<
       + `| ${pct(r.shellsCpu, r.seconds)} | **${pct(r.agentCpu + r.shellsCpu, r.seconds)}** | ${r.shells} `
       + `| ${(r.shellsPss / 1_000_000).toFixed(0)} MB | ${r.spawns} |`);
   }
+  for (const r of results) if (r.failure !== undefined) lines.push('', `${r.mode}: most failures said “${r.failure}”.`);
   lines.push('', `Machine: ${await machine()}, Node ${process.version}. Command: \`sudo node dist/bench/probes.js\` (after \`npm run build\`).`);
   return { markdown: lines.join('\n') };
 }

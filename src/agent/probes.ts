@@ -11,9 +11,10 @@
 // verdict is reported once, through onChange, and health.json follows (flush()
 // waits for it). How a probe runs is the prober's business
 // (kernel/probe-session.ts); time is the injected clock's.
-import type { Healthcheck } from '../catalog/types.js';
+import type { Catalog, Healthcheck } from '../catalog/types.js';
 import type { ProbeOutcome, Prober } from '../kernel/probe-session.js';
 import { writeProbes } from '../state/runtime.js';
+import { compareText } from '../plan/marks.js';
 import type { Clock } from './clock.js';
 
 /** A local task of a service with a healthcheck. */
@@ -23,6 +24,25 @@ export interface ProbeTask {
   /** Where tcp and http probes connect: the task's address on its first non-ingress network in name order. */
   readonly address: string;
   readonly healthcheck: Healthcheck;
+}
+
+/**
+ * The tasks this node probes: its running tasks of services with a healthcheck.
+ * tcp and http probes go to the task's address on its first non-ingress network
+ * in name order (where load-balanced traffic reaches it), else its ingress
+ * address, else 127.0.0.1 (a task with no address still has a loopback).
+ */
+export function probeTasks(catalog: Catalog, node: string): ProbeTask[] {
+  const tasks: ProbeTask[] = [];
+  for (const task of Object.values(catalog.tasks)) {
+    const healthcheck = task.service === undefined ? undefined : catalog.services[task.service]?.healthcheck;
+    if (healthcheck === undefined || task.node !== node || task.state !== 'running') continue;
+    const networks = Object.keys(task.addresses).sort(compareText);
+    const network = networks.find((n) => catalog.networks[n]?.ingress === false) ?? networks[0];
+    const address = (network === undefined ? undefined : task.addresses[network]) ?? '127.0.0.1';
+    tasks.push({ name: task.name, netns: task.netns, address, healthcheck });
+  }
+  return tasks.sort((a, b) => compareText(a.name, b.name));
 }
 
 export type Verdict =

@@ -4,17 +4,20 @@
 // every 2 s a fork per probe would cost the agent more than everything else it
 // does; instead each namespace gets one long-lived `bash`, entered once with
 // nsenter and fed probe commands on stdin. bash connects with its `/dev/tcp`
-// redirection and speaks HTTP with `printf` and `read -t`, all builtins: a probe
-// costs the shell a few syscalls and the agent one pipe write and one read.
+// redirection and speaks HTTP with `printf` and `read`, all builtins: a probe
+// costs the shell a few dozen syscalls and the agent one pipe write and one read.
 // Results come back framed by a per-session nonce, as session.ts frames its
 // output, so nothing a server sends can pass for a result.
 //
 // bash's connect has no timeout of its own (a blackholed address holds it for
-// minutes), so the agent enforces the probe's timeout: the probe fails at once,
-// and a shell that has not answered a little later is killed and restarted on
-// the next probe. exec probes fork by nature and go through the Runner.
+// minutes) and a timed read costs too much, so the agent enforces the probe's
+// timeout: the probe fails at once, and a shell that has not answered a little
+// later is killed and restarted on the next probe. A task that keeps timing
+// out thus costs a fork per probe; a healthy one, none. exec probes fork by
+// nature and go through the Runner.
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { execa } from 'execa';
 import type { HealthProbe } from '../catalog/types.js';
 import { namespaceExists } from './env.js';
@@ -60,8 +63,7 @@ export interface ProbeSessionOptions {
   readonly stats?: RunnerStats;
   /**
    * How long past a probe's timeout a silent shell may take to answer before it
-   * is killed. bash's own `read -t` ends an HTTP wait at the same deadline, so a
-   * slow server costs no restart; only a hung connect does.
+   * is killed (a reply already on its way is not worth a fork).
    */
   readonly graceMs?: number;
   /** How long a new shell may take to start. */
@@ -78,37 +80,30 @@ const MARK = '@@vipmesh-probe-';
 /** In the shell's command line, so `ps` says what it is. */
 export const PROBE_SHELL_TAG = 'vipmesh-probe';
 
-// The shell's whole program. `_p SEQ t|h ADDRESS PORT TIMEOUT_US [TARGET HOST]`
-// probes once and prints one frame line. What it does is chosen for syscalls:
-// `read -u` rather than a `<&3` redirection (each redirection saves and restores
-// descriptors), a timed `read -t` of the reply's first byte only (a timed read
-// polls before every byte) and then one read of the rest of `HTTP/1.x NNN`.
-// EPOCHREALTIME without its dot is microseconds; `read -t` takes the time left
-// as a decimal. A broken pipe must not end the shell (a server that closes
-// before reading the request). The reply is not read to its end: closing with
-// bytes unread resets the connection, which costs the server nothing.
+// The shell's whole program. `_p SEQ t|h ADDRESS PORT [TARGET HOST]` probes
+// once and prints one frame line. It is written for few syscalls: `read -u`
+// rather than a `<&3` redirection (each redirection saves and restores
+// descriptors) and one untimed read of `HTTP/1.x NNN` (a timed read polls and
+// resets a dozen signal handlers around every byte). The shell bounds nothing:
+// the agent's timer ends a probe, and the shell only if it stays silent. A
+// broken pipe must not end it (a server that closes before reading the
+// request). The reply is not read to its end: closing with bytes unread resets
+// the connection, as HAProxy's checks do, which costs the server nothing.
 function program(nonce: string): string {
   return `exec 2>&1
 trap '' PIPE
 _f() { printf '${MARK}${nonce} %s %s\\n' "$1" "$2"; }
 _p() {
-  local end=$(( \${EPOCHREALTIME/./} + $5 )) c= line= left
+  local line=
   if ! exec 3<>"/dev/tcp/$3/$4"; then _f "$1" 'fail connect'; return; fi
   if [[ $2 == t ]]; then exec 3<&-; _f "$1" pass; return; fi
-  printf 'GET %s HTTP/1.0\\r\\nHost: %s\\r\\nUser-Agent: vipmesh-probe\\r\\n\\r\\n' "$6" "$7" >&3
-  left=$(( end - \${EPOCHREALTIME/./} ))
-  if (( left <= 0 )); then exec 3<&-; _f "$1" 'fail timeout'; return; fi
-  printf -v left '%d.%06d' $(( left / 1000000 )) $(( left % 1000000 ))
-  read -r -u 3 -t "$left" -N 1 c
-  case $? in
-    0) read -r -u 3 -N 11 line; exec 3<&- ;;
-    1) exec 3<&-; _f "$1" 'fail empty'; return ;;
-    *) exec 3<&-; _f "$1" 'fail timeout'; return ;;
-  esac
-  line=$c$line
+  printf 'GET %s HTTP/1.0\\r\\nHost: %s\\r\\nUser-Agent: vipmesh-probe\\r\\n\\r\\n' "$5" "$6" >&3
+  read -r -u 3 -N 12 line
+  exec 3<&-
   case $line in
     HTTP/[0-9].[0-9]\\ [23][0-9][0-9]) _f "$1" "pass \${line:9}" ;;
     HTTP/[0-9].[0-9]\\ [0-9][0-9][0-9]) _f "$1" "fail status \${line:9}" ;;
+    '') _f "$1" 'fail empty' ;;
     *) _f "$1" "fail reply \${line%%[$'\\r\\n']*}" ;;
   esac
 }
@@ -180,7 +175,7 @@ async function startShell(netns: string, stats: RunnerStats | undefined, startTi
   const marker = `${MARK}${nonce} `;
   if (stats) stats.spawns++;
   // A bare environment: BASH_ENV or an exported function of the agent's must not
-  // run in a task's namespace, and LC_ALL=C keeps EPOCHREALTIME's dot a dot.
+  // run in a task's namespace, and LC_ALL=C keeps the connect errors we quote in English.
   const child = execa('nsenter', [`--net=${netns}`, '--', 'bash', '--noprofile', '--norc', '-s', PROBE_SHELL_TAG, netns], {
     stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false,
     extendEnv: false, env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' },
@@ -250,12 +245,10 @@ async function startShell(netns: string, stats: RunnerStats | undefined, startTi
   return { ok: true, shell: { pid: child.pid, ns, send, ended: () => endedWhy, kill } };
 }
 
-// The shell's `read -t` and the agent's timer end a silent server at the same
-// moment; whichever is first, it reads the same.
 const noAnswer = (target: SocketProbe, timeoutMs: number): ProbeOutcome =>
   fail(`no answer from ${hostHeader(target.address, target.port)} within ${timeoutMs} ms`);
 
-function outcomeOf(frame: Frame, target: SocketProbe, timeoutMs: number): ProbeOutcome {
+function outcomeOf(frame: Frame, target: SocketProbe): ProbeOutcome {
   const where = `${hostHeader(target.address, target.port)}`;
   if (frame.status === 'pass') return PASS;
   const [what = '', ...rest] = frame.detail.split(' ');
@@ -265,8 +258,6 @@ function outcomeOf(frame: Frame, target: SocketProbe, timeoutMs: number): ProbeO
       const why = /connect: ([^\n]*)/.exec(frame.diagnostics)?.[1]?.trim();
       return fail(`cannot connect to ${where}${why ? `: ${why}` : ''}`);
     }
-    case 'timeout':
-      return noAnswer(target, timeoutMs);
     case 'status':
       return fail(`GET http://${where}${target.kind === 'http' ? requestTarget(target.path) : ''} answered ${detail}`);
     case 'empty':
@@ -295,6 +286,9 @@ export function openProbeSession(netns: string, options: ProbeSessionOptions = {
   };
 
   const once = async (target: SocketProbe, timeoutMs: number): Promise<ProbeOutcome> => {
+    // What reaches the shell's command line is checked first: an address is an address.
+    if (isIP(target.address) === 0) return fail(`${JSON.stringify(target.address)} is not an IP address`);
+    if (!Number.isInteger(target.port) || target.port < 1 || target.port > 65535) return fail(`${target.port} is not a port`);
     await settled;
     if (closed) return fail('the probe session is closed');
     // One stat(2) per probe tells both that the namespace is there and that it
@@ -318,10 +312,10 @@ export function openProbeSession(netns: string, options: ProbeSessionOptions = {
     }
     const current = shell;
     const id = ++seq;
-    const micros = Math.max(1, Math.round(timeoutMs * 1000));
+    const where = `${shellWord(target.address)} ${target.port}`;
     const line = target.kind === 'tcp'
-      ? `_p ${id} t ${target.address} ${target.port} ${micros}\n`
-      : `_p ${id} h ${target.address} ${target.port} ${micros} ${shellWord(requestTarget(target.path))} ${shellWord(hostHeader(target.address, target.port))}\n`;
+      ? `_p ${id} t ${where}\n`
+      : `_p ${id} h ${where} ${shellWord(requestTarget(target.path))} ${shellWord(hostHeader(target.address, target.port))}\n`;
     const reply = current.send(id, line);
     let timer: NodeJS.Timeout | undefined;
     const result = await Promise.race([
@@ -344,7 +338,7 @@ export function openProbeSession(netns: string, options: ProbeSessionOptions = {
       if (shell === current) shell = undefined;
       return (await namespaceExists(netns).catch(() => true)) ? fail(result.why) : GONE;
     }
-    return outcomeOf(result.frame, target, timeoutMs);
+    return outcomeOf(result.frame, target);
   };
 
   return {

@@ -7,9 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type TestContext } from 'node:test';
 import type { HealthProbe } from '../../../src/catalog/types.js';
-import { createProbeScheduler, type ProbeSchedulerOptions, type ProbeTask, type Verdict } from '../../../src/agent/probes.js';
+import { createProbeScheduler, probeTasks, type ProbeSchedulerOptions, type ProbeTask, type Verdict } from '../../../src/agent/probes.js';
 import type { ProbeOutcome, ProbeRequest } from '../../../src/kernel/probe-session.js';
 import { readProbes } from '../../../src/state/runtime.js';
+import { catalogOf } from '../../helpers/catalog.js';
 import { FakeClock } from './fake-clock.js';
 
 const PASS: ProbeOutcome = { result: 'pass' };
@@ -311,4 +312,42 @@ test('an unwritable run directory is reported, and probing goes on', async (t) =
   assert.match(errors[0]?.message ?? '', /ENOTDIR|EEXIST/);
   assert.equal(prober.calls.length, 2);
   assert.deepEqual(changes, [[0, 'a', { state: 'healthy' }]]);
+});
+
+test('probeTasks(): running local tasks of services with a healthcheck, at their first non-ingress address', () => {
+  const catalog = catalogOf(`
+version: 1
+networks:
+  zeta: { subnet: 10.0.3.0/24 }
+  alpha: { subnet: 10.0.1.0/24 }
+  ingress: { subnet: 10.255.0.0/16, ingress: true }
+nodes:
+  node-1: { address: 192.0.2.11, ingressSandbox: { netns: /run/netns/ingress_sbox, address: 10.255.0.2 } }
+  node-2: { address: 192.0.2.12, ingressSandbox: { netns: /run/netns/ingress_sbox, address: 10.255.0.20 } }
+services:
+  web:
+    vips: { alpha: 10.0.1.2, zeta: 10.0.3.2 }
+    ports: [{ target: 80, published: 8080 }]
+    healthcheck: { http: { port: 80, path: /healthz }, interval: 2s, timeout: 1s, retries: 2 }
+  edge:
+    vips: { ingress: 10.255.0.3 }
+    ports: [{ target: 80, published: 8081 }]
+    healthcheck: { tcp: 80 }
+  plain:
+    vips: { alpha: 10.0.1.9 }
+tasks:
+  web.2: { service: web, node: node-1, netns: /run/netns/web-2, addresses: { zeta: 10.0.3.4, alpha: 10.0.1.4, ingress: 10.255.0.4 }, state: running }
+  web.1: { service: web, node: node-1, netns: /run/netns/web-1, addresses: { zeta: 10.0.3.3, alpha: 10.0.1.3, ingress: 10.255.0.5 }, state: running }
+  web.3: { service: web, node: node-2, netns: /run/netns/web-3, addresses: { zeta: 10.0.3.5, alpha: 10.0.1.5, ingress: 10.255.0.6 }, state: running }
+  web.4: { service: web, node: node-1, netns: /run/netns/web-4, addresses: { zeta: 10.0.3.6, alpha: 10.0.1.6, ingress: 10.255.0.7 }, state: shutdown }
+  edge.1: { service: edge, node: node-1, netns: /run/netns/edge-1, addresses: { ingress: 10.255.0.8 }, state: running }
+  plain.1: { service: plain, node: node-1, netns: /run/netns/plain-1, addresses: { alpha: 10.0.1.7 }, state: running }
+`);
+  const tasks = probeTasks(catalog, 'node-1');
+  assert.deepEqual(tasks.map((t) => [t.name, t.netns, t.address]), [
+    ['edge.1', '/run/netns/edge-1', '10.255.0.8'],
+    ['web.1', '/run/netns/web-1', '10.0.1.3'],
+    ['web.2', '/run/netns/web-2', '10.0.1.4'],
+  ], 'alpha before zeta, ingress only when there is nothing else; other nodes, stopped tasks and services without a healthcheck are left out');
+  assert.deepEqual(tasks[1]?.healthcheck, { probe: { kind: 'http', port: 80, path: '/healthz' }, intervalMs: 2000, timeoutMs: 1000, retries: 2 });
 });
