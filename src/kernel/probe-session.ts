@@ -39,7 +39,11 @@ export interface ProbeRequest {
 }
 
 export interface Prober {
-  /** Resolves within the request's timeout (plus a short grace for exec and a stuck shell); never rejects. */
+  /**
+   * Never rejects. Resolves within the request's timeout, plus the start of a
+   * new shell when one is needed (at most 10 s) and, for an exec probe whose
+   * program ignores SIGTERM, the runner's wait before SIGKILL.
+   */
   probe(request: ProbeRequest): Promise<ProbeOutcome>;
   /** Ends the shells of every namespace not named, so a task that left frees its namespace. */
   retain(netns: ReadonlySet<string>): Promise<void>;

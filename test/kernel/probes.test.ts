@@ -2,6 +2,7 @@
 // driver would (a veth on a bridge, an address), real servers inside it, and the
 // prober's shells entered into it. Every verdict here comes from the kernel.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import test, { type TestContext } from 'node:test';
 import { execa } from 'execa';
@@ -141,7 +142,10 @@ test('an exec probe runs in the task\'s namespace: exit 0 passes, anything else 
   const showVeth: HealthProbe = { kind: 'exec', argv: ['ip', '-o', 'link', 'show', task.veth] };
   assert.deepEqual(await probeOf(p, task.path, showVeth), { result: 'pass' }, 'the task\'s veth is there');
   assertFail(await probeOf(p, `/run/netns/${elsewhere}`, showVeth), /exited 1/, 'and only there');
-  assertFail(await probeOf(p, task.path, { kind: 'exec', argv: ['sleep', '30'] }, 300), /timed out after 300 ms/, 'a timeout fails');
+  const nap = `29.${randomBytes(3).readUIntBE(0, 3)}`; // a unique command line to look for afterwards
+  assertFail(await probeOf(p, task.path, { kind: 'exec', argv: ['sleep', nap] }, 300), /timed out after 300 ms/, 'a timeout fails');
+  const left = await execa('pgrep', ['-f', `sleep ${nap}`], { reject: false });
+  assert.equal(left.stdout, '', 'and the timed-out program is gone');
   assertFail(await probeOf(p, task.path, { kind: 'exec', argv: ['vipmesh-no-such-program'] }), /vipmesh-no-such-program/, 'a missing program fails');
 });
 
