@@ -2,6 +2,7 @@
 // for running several agents side by side): the resolver ports a running agent
 // holds, its latest probe verdicts, and the fwmarks the last reconcile kept. Reading is enough for `plan`, which needs
 // no root; a missing or stale file simply means "no agent".
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isRecord, processAlive, readJson } from './util.js';
 import type { NodeFacts, ResolverPorts } from '../plan/types.js';
@@ -48,6 +49,20 @@ export async function readProbes(dir: string): Promise<Map<string, boolean>> {
     if (isRecord(entry) && typeof entry['healthy'] === 'boolean') probes.set(task, entry['healthy']);
   }
   return probes;
+}
+
+/**
+ * Writes `health.json` whole and renames it into place, so a reader (the
+ * resolver, a one-shot reconcile) never sees half a file. One writer at a time:
+ * the agent's probe scheduler.
+ */
+export async function writeProbes(dir: string, probes: ReadonlyMap<string, boolean>): Promise<void> {
+  const sorted = [...probes].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const tasks = Object.fromEntries(sorted.map(([task, healthy]) => [task, { healthy }]));
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  const tmp = join(dir, `${HEALTH_FILE}.${process.pid}.tmp`);
+  await writeFile(tmp, JSON.stringify({ tasks }, null, 2) + '\n');
+  await rename(tmp, join(dir, HEALTH_FILE));
 }
 
 /** Everything the planner needs from this node; marks are the ones the last reconcile kept. */
