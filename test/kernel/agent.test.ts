@@ -36,6 +36,8 @@ interface World {
   readonly c: Cluster;
   readonly env: Record<string, string>;
   readonly args: string[];
+  /** Killed before the test's files go, so none of them writes its run directory again. */
+  readonly agents: AgentProcess[];
 }
 
 /** cluster(), with loopbacks up and an address on the client (dig needs one off lo), and everything removed after. */
@@ -43,7 +45,12 @@ async function world(t: TestContext, extra: readonly string[] = []): Promise<Wor
   await requireTool('dig');
   await requireTool('iptables-save');
   const c = await cluster(t);
-  t.after(() => {
+  const agents: AgentProcess[] = [];
+  t.after(async () => {
+    for (const agent of agents) {
+      agent.child.kill('SIGKILL');
+      await agent.exited;
+    }
     rmSync(dirname(c.catalog), { recursive: true, force: true });
     for (const name of Object.values(c.ns)) rmSync(`/etc/netns/${name}`, { recursive: true, force: true });
   });
@@ -53,7 +60,7 @@ async function world(t: TestContext, extra: readonly string[] = []): Promise<Wor
   await run('ip', ['-n', c.ns.client, 'link', 'set', 'eth0', 'up']);
   await run('ip', ['-n', c.ns.client, 'link', 'set', 'peer0', 'up']);
   return {
-    c,
+    c, agents,
     env: { VIPMESH_RUN_DIR: c.runDir },
     args: ['-c', c.catalog, '--node', 'node-1', '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', ...extra],
   };
@@ -115,6 +122,7 @@ const metric = (text: string, name: string): string | undefined =>
 
 async function started(t: TestContext, w: World, env: Record<string, string> = {}): Promise<{ agent: AgentProcess; url: string }> {
   const agent = startAgentProcess(t, w.args, { ...w.env, ...env });
+  w.agents.push(agent);
   await agent.line('ready', (l) => l.event === 'ready');
   return { agent, url: await agent.url() };
 }
@@ -203,6 +211,7 @@ test('SIGTERM: exit 0, STOPPING=1, every rule left; a restart re-binds the same 
   for (const [name, lines] of before) assert.deepEqual(await save(name), lines, `${name} keeps every rule`);
 
   const again = startAgentProcess(t, w.args, w.env);
+  w.agents.push(again);
   const first = await again.line('the first pass', (l) => l.event === 'pass');
   assert.deepEqual(first['written'], { iptables: 0, ipvs: 0, sysctl: 0, conntrack: 0 }, 'nothing changed, nothing written');
   assert.deepEqual((JSON.parse(readFileSync(join(w.c.runDir, 'resolver.json'), 'utf8')) as { namespaces: unknown }).namespaces, ports.namespaces);
@@ -215,4 +224,21 @@ test('reconcile while the agent runs exits 2 naming its pid and how to ask it fo
   assert.equal(result.exitCode, 2, result.stderr);
   assert.match(result.stderr, new RegExp(`pid ${agent.child.pid}\\b`));
   assert.match(result.stderr, new RegExp(`kill -HUP ${agent.child.pid} or systemctl reload vipmesh`));
+});
+
+test('watchdog: WATCHDOG=1 while passes run; a pass stuck past the watchdog (test hook) stops the pings and /livez', async (t) => {
+  const w = await world(t, ['--sync-period', '2s']);
+  const notify = await notifyListener(t);
+  // VIPMESH_TEST_HANG_PASS=1 (test only): every pass after the first waits until the agent stops.
+  const { agent, url } = await started(t, w, { NOTIFY_SOCKET: notify.socket, WATCHDOG_USEC: '1000000', VIPMESH_TEST_HANG_PASS: '1' });
+  await notify.next((m) => m === 'WATCHDOG=1');
+  await eventually('/livez says the runner is stuck', async () => assert.equal((await get(`${url}/livez`)).status, 503));
+  const pings = (): number => notify.messages.filter((m) => m === 'WATCHDOG=1').length;
+  const stuckAt = pings();
+  // Four ping intervals: a live pinger would send about four. One already on its way may still land.
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  assert.equal((await get(`${url}/livez`)).status, 503, 'still stuck');
+  assert.ok(pings() - stuckAt <= 1, `no pings while stuck: ${pings() - stuckAt} more came`);
+  agent.child.kill('SIGTERM');
+  assert.deepEqual(await agent.exited, { code: 0, signal: null }, 'the stuck pass still ends on SIGTERM');
 });
