@@ -20,6 +20,7 @@ import { parseKernelRelease, parseNodeName } from './input.js';
 import { OutputError, writeChunks } from './output.js';
 import { currentCredentials, privilegeProblem } from './privileges.js';
 import { resolverCommand } from './resolver.js';
+import { agentCommand } from './agent.js';
 import { packageVersion } from './version.js';
 
 export { EXIT, EXIT_INTERNAL } from './errors.js';
@@ -92,6 +93,7 @@ export function buildProgram(): Command {
   oneShot('reconcile', 'apply', 'bring the node to the plan once, and print what changed');
   oneShot('cleanup', 'cleanup', 'remove everything vipmesh created on the node');
   resolverCommand(withCommon(program.command('resolver')), loadForNode);
+  agentCommand(withCommon(program.command('agent')), loadForNode);
 
   return program;
 }

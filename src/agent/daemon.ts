@@ -1,0 +1,439 @@
+// The agent, composed (SPEC §5): the one place that constructs the collaborators
+// — lock, DNS, probes, runner, triggers, HTTP, notify — and wires them. Start:
+// take the node's lock, serve HTTP (healthz says 503 until a pass succeeds),
+// bind the resolver in every local task namespace, run a full pass, then READY=1.
+// After that the runner decides when passes run; triggers and probe changes only
+// request them. Stop: abort the pass in flight between namespaces, close
+// everything, STOPPING=1; every rule and IPVS service stays.
+//
+// Logs and metrics of a pass come from its PassResult, in recordPass() only.
+import type { Catalog } from '../catalog/types.js';
+import { loadCatalog } from '../catalog/load.js';
+import { createRunner } from '../kernel/exec.js';
+import { createNotifySend } from '../kernel/notify-send.js';
+import { createProber } from '../kernel/probe-session.js';
+import { planNode } from '../plan/index.js';
+import { serves } from '../plan/serving.js';
+import { runPass, type PassResult } from '../reconcile/pass.js';
+import type { FailureKind } from '../reconcile/types.js';
+import type { Upstream } from '../resolver/types.js';
+import { readNodeFacts, readProbes } from '../state/runtime.js';
+import { acquireLock, type NodeLock } from '../state/store.js';
+import { release } from 'node:os';
+import { type Clock, systemClock } from './clock.js';
+import { type AgentDns, startInProcessDns } from './dns.js';
+import { findGone, withoutGone } from './gone.js';
+import { type AgentHttp, type CatalogHealth, type ListenAddress, startHttp } from './http.js';
+import type { Logger } from './log.js';
+import { type AgentMetrics, type NamespaceKind, createAgentMetrics } from './metrics.js';
+import { type Notifier, createNotifier, watchdogSetting } from './notify.js';
+import { type ProbeScheduler, type Verdict, createProbeScheduler, probeTasks } from './probes.js';
+import { type PassKind, type PassOutcome, type SyncRunner, createSyncRunner } from './runner.js';
+import {
+  type RtnetlinkEvent, type Trigger, type TriggerReason, createCatalogTrigger, createNetnsTrigger, createRtnetlinkTrigger, createSighupTrigger, passKindFor,
+} from './triggers.js';
+
+export interface AgentOptions {
+  /** The catalog file (-c) and what it held at start, already validated. */
+  readonly catalogPath: string;
+  readonly catalog: Catalog;
+  readonly node: string;
+  readonly runDir: string;
+  readonly listen: ListenAddress;
+  readonly syncPeriodMs: number;
+  readonly minSyncPeriodMs: number;
+  /** --upstream; empty: /etc/resolv.conf's. */
+  readonly upstreams: readonly Upstream[];
+  readonly log: Logger;
+  /** NOTIFY_SOCKET, WATCHDOG_USEC, VIPMESH_TEST_HANG_PASS. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly clock?: Clock;
+  /** Aborted: startup stops where it is and undoes what it started. */
+  readonly signal?: AbortSignal;
+}
+
+export interface Agent {
+  /** Where HTTP listens (the kernel's port for port 0). */
+  readonly address: ListenAddress;
+  /** Idempotent; resolves once everything is closed. */
+  stop(why: string): Promise<void>;
+}
+
+/**
+ * Failures a retry cannot mend: a kernel without IPVS stays without it. They are
+ * logged and counted on every pass, but they do not make the runner back off and
+ * retry, nor keep /healthz at 503: the rest of the node is programmed.
+ */
+const PERMANENT: ReadonlySet<FailureKind> = new Set(['no_ipvs']);
+
+const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+class StartAborted extends Error {}
+
+export async function startAgent(options: AgentOptions): Promise<Agent> {
+  const { node, runDir, log } = options;
+  const clock = options.clock ?? systemClock;
+  const abortedAtStart = (): void => {
+    if (options.signal?.aborted) throw new StartAborted('stopped while starting');
+  };
+
+  // Everything started, in order, so that one path closes it whatever happened.
+  const closers: { readonly what: string; readonly close: () => Promise<void> | void }[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const { what, close } of closers.splice(0).reverse()) {
+      try {
+        await close();
+      } catch (error) {
+        log.warn({ err: describe(error) }, `closing ${what} failed`);
+      }
+    }
+  };
+
+  const lock: NodeLock = await acquireLock(runDir, { waitMs: 0 });
+  closers.push({ what: 'the lock', close: () => lock.release() });
+
+  try {
+    return await compose();
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+
+  async function compose(): Promise<Agent> {
+    const metrics: AgentMetrics = createAgentMetrics();
+    metrics.setCatalogValid(true);
+    metrics.setCatalogSourceUp(true);
+
+    let catalog = options.catalog;
+    let catalogHealth: CatalogHealth = { state: 'valid' };
+    let gone: ReadonlyMap<string, string> = new Map();
+    let effective = catalog;
+    let stopping = false;
+    /** When each catalog change not yet programmed was seen. */
+    let unprogrammed: number[] = [];
+
+    const watchdog = watchdogSetting(options.env, process.pid);
+    // A pass running longer than this means the runner is stuck: the watchdog stops pinging, /livez says 503.
+    const stuckAfterMs = watchdog.state === 'on' ? watchdog.pingEveryMs * 2 : Math.max(2 * options.syncPeriodMs, 60_000);
+    let runner: SyncRunner | undefined;
+    const alive = (): boolean => {
+      const activity = runner?.status().activity;
+      if (activity === undefined) return true;
+      if (activity.state === 'running') return clock.now() - activity.since < stuckAfterMs;
+      return activity.state !== 'stopped';
+    };
+    const request = (kind: PassKind): void => runner?.request(kind);
+
+    // Changes to what DNS and the pass see happen one at a time, in order.
+    let queue: Promise<void> = Promise.resolve();
+    const serially = (what: string, work: () => Promise<void>): Promise<void> => {
+      const next = queue.then(work).catch((error: unknown) => log.error({ err: describe(error) }, `${what} failed`));
+      queue = next;
+      return next;
+    };
+
+    // --- DNS and probes
+    const dns: AgentDns = await startInProcessDns({
+      node, runDir, upstreams: options.upstreams,
+      log: (level, message) => log[level]({ component: 'resolver' }, message),
+    });
+    closers.push({ what: 'the resolver', close: () => dns.stop() });
+
+    const prober = createProber({ runner: createRunner() });
+    closers.push({ what: 'the prober', close: () => prober.close() });
+    const scheduler: ProbeScheduler = createProbeScheduler({
+      clock, prober, runDir,
+      previous: await readProbes(runDir),
+      countResult: (result) => metrics.countProbeResult(result),
+      onWriteError: (error) => log.warn({ err: error.message }, 'writing health.json failed'),
+      onChange: (task, verdict) => {
+        log.info({ event: 'probe', task, verdict: verdict.state, ...reasonOf(verdict) }, `task ${task} is ${verdict.state}`);
+        void serially('applying a probe result', async () => {
+          await updateDns();
+          request('changed');
+        });
+      },
+    });
+    closers.push({ what: 'the probes', close: () => scheduler.stop() });
+
+    const updateDns = async (): Promise<void> => {
+      const report = await dns.update(effective, scheduler.health(), new Set(gone.values()));
+      for (const failure of report.failed) log.warn({ component: 'resolver', netns: failure.netns }, failure.message);
+    };
+
+    /** Looks for namespaces gone (or back); says so once per change. True when something changed. */
+    const refreshGone = async (): Promise<boolean> => {
+      const now = await findGone(catalog, node);
+      const changed = now.size !== gone.size || [...now].some(([task, netns]) => gone.get(task) !== netns);
+      if (!changed) return false;
+      for (const [task, netns] of now) {
+        if (gone.get(task) !== netns) log.warn({ event: 'namespace-gone', task, netns }, `task ${task}: its namespace ${netns} is gone; it no longer serves on this node`);
+      }
+      for (const [task, netns] of gone) {
+        if (!now.has(task) && Object.hasOwn(catalog.tasks, task)) log.info({ event: 'namespace-back', task, netns }, `task ${task}: its namespace ${netns} is back`);
+      }
+      gone = now;
+      effective = withoutGone(catalog, gone);
+      scheduler.update(probeTasks(effective, node));
+      await updateDns();
+      return true;
+    };
+
+    const useCatalog = async (next: Catalog): Promise<void> => {
+      catalog = next;
+      gone = await findGone(catalog, node);
+      effective = withoutGone(catalog, gone);
+      scheduler.update(probeTasks(effective, node));
+      await updateDns();
+    };
+
+    const reloadCatalog = async (seenAt: number): Promise<void> => {
+      if (stopping) return;
+      const result = await loadCatalog(options.catalogPath);
+      const problems = !result.ok
+        ? result.problems
+        : Object.hasOwn(result.catalog.nodes, node) ? [] : [{ path: 'nodes', message: `node ${node} is no longer in the catalog` }];
+      if (!result.ok || problems.length > 0) {
+        if (catalogHealth.state === 'valid') catalogHealth = { state: 'invalid', since: clock.now(), problems: problems.length };
+        else catalogHealth = { ...catalogHealth, problems: problems.length };
+        metrics.setCatalogValid(false);
+        log.warn(
+          { event: 'catalog', valid: false, path: options.catalogPath, problems: problems.map((p) => `${p.path || '(top)'}: ${p.message}`) },
+          `${options.catalogPath} is not a valid catalog (${problems.length} problem${problems.length === 1 ? '' : 's'}); the last good catalog stays in force`,
+        );
+        return;
+      }
+      catalogHealth = { state: 'valid' };
+      metrics.setCatalogValid(true);
+      const tasks = Object.keys(result.catalog.tasks).length;
+      const services = Object.keys(result.catalog.services).length;
+      await useCatalog(result.catalog);
+      unprogrammed.push(seenAt);
+      log.info({ event: 'catalog', valid: true, path: options.catalogPath, services, tasks }, 'catalog changed');
+      request('changed');
+    };
+
+    // --- the pass, and what is derived from its result
+    let notifier: Notifier | undefined;
+    let firstPass: ((ok: boolean) => void) | undefined;
+    const firstPassDone = new Promise<boolean>((resolve) => (firstPass = resolve));
+    const hang = options.env['VIPMESH_TEST_HANG_PASS'] === '1';
+    let lastPlanned: Catalog | undefined;
+
+    const pass = async (kind: PassKind, signal: AbortSignal): Promise<PassOutcome> => {
+      // Test hook only (VIPMESH_TEST_HANG_PASS=1): a pass that never ends on its own, so a test sees the watchdog stop.
+      if (hang && lastPlanned !== undefined) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+      const started = clock.now();
+      const serving = unprogrammed;
+      unprogrammed = [];
+      let result: PassResult;
+      try {
+        // A catalog or probe change in progress reaches DNS (and resolver.json) first;
+        // a full pass also looks for namespaces gone without a trigger (a pid: task's process died).
+        await serially('looking for gone namespaces', async () => {
+          if (kind === 'full') await refreshGone();
+        });
+        await scheduler.flush(); // the pass reads health.json
+        result = await runPass({ catalog: effective, node, mode: 'apply', runDir, scope: kind === 'full' ? 'all' : 'changed', signal });
+      } catch (error) {
+        unprogrammed = [...serving, ...unprogrammed];
+        const outcome = recordFailure(kind, started, describe(error));
+        firstPass?.(false);
+        return outcome;
+      }
+      const outcome = recordPass(kind, started, result, serving);
+      if (outcome.status === 'failed') unprogrammed = [...serving, ...unprogrammed];
+      firstPass?.(outcome.status === 'ok');
+      return outcome;
+    };
+
+    function recordFailure(kind: PassKind, started: number, error: string): PassOutcome {
+      const ended = clock.now();
+      metrics.recordPass({ kind, durationSeconds: (ended - started) / 1000, endedAt: ended, outcome: { status: 'failed', reasons: ['other'] } });
+      log.error({ event: 'pass', kind, durationMs: Math.round(ended - started), error }, `${kind} pass failed: ${error}`);
+      void notifier?.status(`${kind} pass failed: ${error}`);
+      return { status: 'failed', error };
+    }
+
+    function recordPass(kind: PassKind, started: number, result: PassResult, served: readonly number[]): PassOutcome {
+      const ended = clock.now();
+      const failures = result.namespaces.flatMap((ns) => ns.errors.map((error) => ({ namespace: ns.key, kind: error.kind, message: error.message })));
+      const changed = result.namespaces.filter((ns) => ns.changes.length > 0).map((ns) => ns.key);
+      const retriable = failures.filter((f) => !PERMANENT.has(f.kind));
+      const [first, ...rest] = failures.map((f) => f.kind);
+      metrics.recordPass({
+        kind, durationSeconds: (ended - started) / 1000, endedAt: ended,
+        // Every failure is counted by its reason, a permanent one too; only a clean pass moves the last-success gauge.
+        outcome: first === undefined ? { status: 'ok' } : { status: 'failed', reasons: [first, ...rest] },
+      });
+      if (retriable.length === 0) for (const seen of served) metrics.recordProgrammingLatency((ended - seen) / 1000);
+      if (result.written.iptables + result.written.ipvs + result.written.sysctl + result.written.conntrack > 0 || lastPlanned !== effective) {
+        void setProgrammed(effective).catch((error: unknown) => log.warn({ err: describe(error) }, 'counting the programmed state failed'));
+      }
+      const aborted = result.notHandled.length > 0;
+      log.info({
+        event: 'pass', kind, durationMs: Math.round(ended - started),
+        namespaces: result.namespaces.length, changed, skipped: result.skipped.length, notHandled: result.notHandled.length,
+        written: result.written, failures,
+      }, `${kind} pass${aborted ? ' stopped' : ''}: ${changed.length} namespace${changed.length === 1 ? '' : 's'} changed, ${failures.length} failure${failures.length === 1 ? '' : 's'}`);
+      const status = `last ${kind} pass: ${result.namespaces.length} namespaces, ${changed.length} changed, ${failures.length} failed`;
+      void notifier?.status(status);
+      if (retriable.length === 0) return { status: 'ok' };
+      return { status: 'failed', error: retriable.map((f) => `${f.namespace}: ${f.message}`).join('; ') };
+    }
+
+    /** Gauges of what is programmed, from the plan the pass worked to. */
+    async function setProgrammed(programmed: Catalog): Promise<void> {
+      lastPlanned = programmed;
+      const facts = await readNodeFacts(runDir, release());
+      const plan = planNode(programmed, node, facts);
+      const namespaces: Record<NamespaceKind, number> = { task: 0, host: 0, sandbox: 0 };
+      let rules = 0;
+      let services = 0;
+      let active = 0;
+      for (const ns of plan.namespaces) {
+        namespaces[ns.role === 'task' ? 'task' : ns.role === 'host' ? 'host' : 'sandbox']++;
+        for (const chain of ns.chains) rules += chain.rules.length;
+        services += ns.ipvs.length;
+        for (const vs of ns.ipvs) active += vs.realServers.length;
+      }
+      metrics.setProgrammed({ namespaces, iptablesRules: rules, ipvsServices: services, realServers: { active, draining: 0 } });
+      metrics.setTasksServing(Object.values(programmed.tasks).filter((task) => serves(programmed, task, node, facts.probes)).length);
+    }
+
+    // --- triggers: SIGHUP first, whose default action would end the process
+    const onTriggerError = (message: string): void => log.warn({ component: 'trigger' }, message);
+    const onTrigger = (reason: TriggerReason): void => {
+      if (stopping) return;
+      const seenAt = clock.now();
+      switch (reason.trigger) {
+        case 'catalog':
+          void serially('reloading the catalog', () => reloadCatalog(seenAt));
+          return;
+        case 'netns':
+          void serially('looking for gone namespaces', async () => {
+            await refreshGone();
+            request(passKindFor(reason));
+          });
+          return;
+        default:
+          request(passKindFor(reason));
+      }
+    };
+    const triggers: Trigger[] = [];
+    const addTrigger = (trigger: Trigger): void => {
+      triggers.push(trigger);
+      closers.push({ what: 'a trigger', close: () => trigger.close() });
+    };
+    addTrigger(createSighupTrigger({ request: onTrigger, onError: onTriggerError }));
+    abortedAtStart();
+
+    // --- HTTP: early, so /livez and /metrics answer during a long first pass
+    const http: AgentHttp = await startHttp({
+      address: options.listen,
+      metrics: {
+        contentType: metrics.contentType,
+        scrape: () => {
+          countDns();
+          return metrics.scrape();
+        },
+      },
+      health: () => {
+        const status = runner?.status();
+        return {
+          lastSuccessfulSync: status?.lastSuccess, pendingSince: status?.pendingSince, currentTime: clock.now(),
+          catalog: catalogHealth, source: { state: 'up' },
+        };
+      },
+      syncPeriodMs: options.syncPeriodMs,
+      alive,
+      onError: (error) => log.warn({ err: error.message }, 'HTTP server error'),
+    });
+    closers.push({ what: 'the HTTP server', close: () => http.close() });
+    let counted = dns.counters();
+    const countDns = (): void => {
+      const now = dns.counters();
+      const delta = Object.fromEntries(Object.entries(now).map(([outcome, n]) => [outcome, n - (counted[outcome as keyof typeof counted] ?? 0)]));
+      counted = now;
+      metrics.countDnsQueries(delta);
+    };
+
+    log.info({
+      event: 'start', node, catalog: options.catalogPath, runDir, listen: `${http.address.host.includes(':') ? `[${http.address.host}]` : http.address.host}:${http.address.port}`,
+      syncPeriodMs: options.syncPeriodMs, minSyncPeriodMs: options.minSyncPeriodMs,
+    }, 'starting');
+
+    // --- bind the resolver everywhere, then the first (full) pass
+    gone = await findGone(catalog, node);
+    for (const [task, netns] of gone) log.warn({ event: 'namespace-gone', task, netns }, `task ${task}: its namespace ${netns} is gone; it does not serve on this node`);
+    effective = withoutGone(catalog, gone);
+    scheduler.update(probeTasks(effective, node));
+    await updateDns();
+    abortedAtStart();
+
+    notifier = createNotifier({
+      env: options.env, pid: process.pid, clock, alive,
+      connect: (socket) => createNotifySend(createRunner(), socket),
+      onError: (message) => log.warn({ component: 'notify' }, message),
+    });
+    if (notifier.mode.state === 'on' && notifier.mode.watchdog.state === 'invalid') log.warn({ component: 'notify' }, notifier.mode.watchdog.problem);
+
+    runner = createSyncRunner({ pass, clock, minIntervalMs: options.minSyncPeriodMs, maxIntervalMs: options.syncPeriodMs });
+    const theRunner = runner;
+    closers.push({ what: 'the runner', close: () => theRunner.stop() });
+    theRunner.start();
+
+    const onAbort = (): void => firstPass?.(false);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const ok = await firstPassDone;
+    options.signal?.removeEventListener('abort', onAbort);
+    firstPass = undefined;
+    abortedAtStart();
+    await notifier.ready(ok ? 'first full pass done' : 'first full pass failed; retrying');
+
+    // --- the other triggers, now that passes run
+    addTrigger(createCatalogTrigger({ path: options.catalogPath, clock, request: onTrigger, onError: onTriggerError }));
+    addTrigger(createNetnsTrigger({ clock, request: onTrigger, onError: onTriggerError }));
+    addTrigger(createRtnetlinkTrigger({ request: onTrigger, onError: onTriggerError, filter: (event) => mattersToNode(event, effective, node) }));
+    await Promise.all(triggers.map((trigger) => trigger.ready));
+    log.info({ event: 'ready' }, 'ready');
+
+    let stopped: Promise<void> | undefined;
+    return {
+      address: http.address,
+      stop(why) {
+        stopped ??= (async () => {
+          stopping = true;
+          log.info({ event: 'stopping', why }, `stopping (${why})`);
+          // The runner first: the pass in flight stops between namespaces; then the rest, last started first.
+          await theRunner.stop();
+          await queue;
+          const lockCloser = closers.shift(); // the lock goes last, after the notify
+          await closeAll();
+          await notifier?.stopping('stopped; every rule stays in place');
+          if (lockCloser !== undefined) await lockCloser.close();
+          log.info({ event: 'stopped' }, 'stopped; every rule and IPVS service stays in place');
+        })();
+        return stopped;
+      },
+    };
+  }
+}
+
+function reasonOf(verdict: Verdict): { reason?: string } {
+  return verdict.state === 'unhealthy' ? { reason: verdict.reason } : {};
+}
+
+/**
+ * The rtnetlink events that can change what a pass finds: an address of this
+ * node, its sandbox or one of its tasks coming or going. Link events carry only
+ * a name the catalog does not know; the address events of a link that matters
+ * come with them.
+ */
+export function mattersToNode(event: RtnetlinkEvent, catalog: Catalog, node: string): boolean {
+  if (event.kind !== 'address' || event.address === undefined) return false;
+  const self = catalog.nodes[node];
+  if (self === undefined) return false;
+  if (event.address === self.address || event.address === self.ingressSandbox?.address) return true;
+  return Object.values(catalog.tasks).some((task) => task.node === node && Object.values(task.addresses).includes(event.address!));
+}

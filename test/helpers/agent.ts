@@ -1,0 +1,102 @@
+// `vipmesh agent` as a real child process for kernel tests: its JSON log lines
+// are collected as they come, waits are bounded only to catch a hang, and the
+// process is killed when the test ends, pass or fail.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { TestContext } from 'node:test';
+import { CLI } from './paths.js';
+
+/** Only catches a hang: nothing the agent does here takes near this long. */
+export const HANG_MS = 30_000;
+
+export interface LogLine {
+  readonly event?: string;
+  readonly msg?: string;
+  readonly [key: string]: unknown;
+}
+
+export interface AgentProcess {
+  readonly child: ChildProcess;
+  readonly lines: LogLine[];
+  readonly stderr: () => string;
+  /** The first log line (from `from` on) that matches; waits for it. */
+  line(what: string, match: (line: LogLine) => boolean, from?: number): Promise<LogLine>;
+  /** Where HTTP listens, from the start line. */
+  url(): Promise<string>;
+  /** Resolves with the exit code (or signal) once the process has exited. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function startAgentProcess(t: TestContext, args: readonly string[], env: Record<string, string>): AgentProcess {
+  const child = spawn(process.execPath, [CLI, 'agent', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: LogLine[] = [];
+  let stderr = '';
+  const waiters = new Set<() => void>();
+  const wake = () => {
+    for (const w of [...waiters]) w();
+  };
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    try {
+      lines.push(JSON.parse(text) as LogLine);
+    } catch {
+      lines.push({ msg: text, event: 'not-json' });
+    }
+    wake();
+  });
+  let done = false;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => {
+      done = true;
+      wake();
+      resolve({ code, signal });
+    });
+  });
+  t.after(async () => {
+    if (!done) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+  const line = async (what: string, match: (l: LogLine) => boolean, from = 0): Promise<LogLine> => {
+    const deadline = Date.now() + HANG_MS;
+    for (;;) {
+      const found = lines.slice(from).find(match);
+      if (found !== undefined) return found;
+      if (done) throw new Error(`waiting for ${what}: the agent exited; stderr: ${stderr.trim()}; log: ${lines.map((l) => l.msg).join(' | ')}`);
+      if (Date.now() > deadline) throw new Error(`waiting for ${what}: nothing after ${HANG_MS} ms (a hang); log: ${lines.map((l) => l.msg).join(' | ')}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          waiters.delete(resolve);
+          resolve();
+        }, 500);
+        waiters.add(() => {
+          clearTimeout(timer);
+          waiters.delete(resolve);
+          resolve();
+        });
+      });
+    }
+  };
+  return {
+    child, lines, exited, line,
+    stderr: () => stderr,
+    async url() {
+      const start = await line('the start line', (l) => l.event === 'start');
+      return `http://${String(start['listen'])}`;
+    },
+  };
+}
+
+/** Retries `check` until it holds (it throws until then); only a hang fails it. */
+export async function eventually<T>(what: string, check: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + HANG_MS;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`${what}: still not so after ${HANG_MS} ms: ${(error as Error).message}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
