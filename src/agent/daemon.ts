@@ -166,8 +166,10 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       const now = await findGone(catalog, node);
       const changed = now.size !== gone.size || [...now].some(([task, netns]) => gone.get(task) !== netns);
       if (!changed) return false;
-      for (const [task, netns] of now) {
-        if (gone.get(task) !== netns) log.warn({ event: 'namespace-gone', task, netns }, `task ${task}: its namespace ${netns} is gone; it no longer serves on this node`);
+      const newlyGone = [...now].filter(([task, netns]) => gone.get(task) !== netns);
+      metrics.countNamespacesGone(newlyGone.length);
+      for (const [task, netns] of newlyGone) {
+        log.warn({ event: 'namespace-gone', task, netns }, `task ${task}: its namespace ${netns} is gone; it no longer serves on this node`);
       }
       for (const [task, netns] of gone) {
         if (!now.has(task) && Object.hasOwn(catalog.tasks, task)) log.info({ event: 'namespace-back', task, netns }, `task ${task}: its namespace ${netns} is back`);
@@ -263,12 +265,13 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       const [first, ...rest] = failures.map((f) => f.kind);
       metrics.recordPass({
         kind, durationSeconds: (ended - started) / 1000, endedAt: ended,
-        // Every failure is counted by its reason, a permanent one too; only a clean pass moves the last-success gauge.
-        outcome: first === undefined ? { status: 'ok' } : { status: 'failed', reasons: [first, ...rest] },
+        // Every failure is counted by its reason, a permanent one too; a pass with only permanent ones still moves the last-success gauge.
+        outcome: first === undefined ? { status: 'ok' } : { status: retriable.length === 0 ? 'degraded' : 'failed', reasons: [first, ...rest] },
       });
       if (retriable.length === 0) for (const seen of served) metrics.recordProgrammingLatency((ended - seen) / 1000);
       if (result.written.iptables + result.written.ipvs + result.written.sysctl + result.written.conntrack > 0 || lastPlanned !== effective) {
-        void setProgrammed(effective).catch((error: unknown) => log.warn({ err: describe(error) }, 'counting the programmed state failed'));
+        const draining = Object.values(result.state.draining).reduce((n, keys) => n + Object.keys(keys).length, 0);
+        void setProgrammed(effective, draining).catch((error: unknown) => log.warn({ err: describe(error) }, 'counting the programmed state failed'));
       }
       const aborted = result.notHandled.length > 0;
       log.info({
@@ -283,7 +286,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     }
 
     /** Gauges of what is programmed, from the plan the pass worked to. */
-    async function setProgrammed(programmed: Catalog): Promise<void> {
+    async function setProgrammed(programmed: Catalog, draining: number): Promise<void> {
       lastPlanned = programmed;
       const facts = await readNodeFacts(runDir, release());
       const plan = planNode(programmed, node, facts);
@@ -297,7 +300,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         services += ns.ipvs.length;
         for (const vs of ns.ipvs) active += vs.realServers.length;
       }
-      metrics.setProgrammed({ namespaces, iptablesRules: rules, ipvsServices: services, realServers: { active, draining: 0 } });
+      metrics.setProgrammed({ namespaces, iptablesRules: rules, ipvsServices: services, realServers: { active, draining } });
       metrics.setTasksServing(Object.values(programmed.tasks).filter((task) => serves(programmed, task, node, facts.probes)).length);
     }
 
@@ -365,6 +368,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
 
     // --- bind the resolver everywhere, then the first (full) pass
     gone = await findGone(catalog, node);
+    metrics.countNamespacesGone(gone.size);
     for (const [task, netns] of gone) log.warn({ event: 'namespace-gone', task, netns }, `task ${task}: its namespace ${netns} is gone; it does not serve on this node`);
     effective = withoutGone(catalog, gone);
     scheduler.update(probeTasks(effective, node));
