@@ -122,7 +122,12 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       if (activity.state === 'running') return clock.now() - activity.since < stuckAfterMs;
       return activity.state !== 'stopped';
     };
-    const request = (kind: PassKind): void => runner?.request(kind);
+    // What asked for passes since the last one started, for its log line (the runner coalesces requests).
+    const requestedBy = new Set<string>();
+    const request = (kind: PassKind, why: string): void => {
+      requestedBy.add(why);
+      runner?.request(kind);
+    };
 
     // Changes to what DNS and the pass see happen one at a time, in order.
     let queue: Promise<void> = Promise.resolve();
@@ -150,7 +155,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         log.info({ event: 'probe', task, verdict: verdict.state, ...reasonOf(verdict) }, `task ${task} is ${verdict.state}`);
         void serially('applying a probe result', async () => {
           await updateDns();
-          request('changed');
+          request('changed', 'probe');
         });
       },
     });
@@ -212,7 +217,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       await useCatalog(result.catalog);
       unprogrammed.push(seenAt);
       log.info({ event: 'catalog', valid: true, path: options.catalogPath, services, tasks }, 'catalog changed');
-      request('changed');
+      request('changed', 'catalog');
     };
 
     // --- the pass, and what is derived from its result
@@ -226,6 +231,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       // Test hook only (VIPMESH_TEST_HANG_PASS=1): a pass that never ends on its own, so a test sees the watchdog stop.
       if (hang && lastPlanned !== undefined) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
       const started = clock.now();
+      const triggers = [...requestedBy].sort();
+      requestedBy.clear();
       const serving = unprogrammed;
       unprogrammed = [];
       let result: PassResult;
@@ -239,25 +246,25 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         result = await runPass({ catalog: effective, node, mode: 'apply', runDir, scope: kind === 'full' ? 'all' : 'changed', signal });
       } catch (error) {
         unprogrammed = [...serving, ...unprogrammed];
-        const outcome = recordFailure(kind, started, describe(error));
+        const outcome = recordFailure(kind, started, describe(error), triggers);
         firstPass?.(false);
         return outcome;
       }
-      const outcome = recordPass(kind, started, result, serving);
+      const outcome = recordPass(kind, started, result, serving, triggers);
       if (outcome.status === 'failed') unprogrammed = [...serving, ...unprogrammed];
       firstPass?.(outcome.status === 'ok');
       return outcome;
     };
 
-    function recordFailure(kind: PassKind, started: number, error: string): PassOutcome {
+    function recordFailure(kind: PassKind, started: number, error: string, triggers: readonly string[]): PassOutcome {
       const ended = clock.now();
       metrics.recordPass({ kind, durationSeconds: (ended - started) / 1000, endedAt: ended, outcome: { status: 'failed', reasons: ['other'] } });
-      log.error({ event: 'pass', kind, durationMs: Math.round(ended - started), error }, `${kind} pass failed: ${error}`);
+      log.error({ event: 'pass', kind, triggers, durationMs: Math.round(ended - started), error }, `${kind} pass failed: ${error}`);
       void notifier?.status(`${kind} pass failed: ${error}`);
       return { status: 'failed', error };
     }
 
-    function recordPass(kind: PassKind, started: number, result: PassResult, served: readonly number[]): PassOutcome {
+    function recordPass(kind: PassKind, started: number, result: PassResult, served: readonly number[], triggers: readonly string[]): PassOutcome {
       const ended = clock.now();
       const failures = result.namespaces.flatMap((ns) => ns.errors.map((error) => ({ namespace: ns.key, kind: error.kind, message: error.message })));
       const changed = result.namespaces.filter((ns) => ns.changes.length > 0).map((ns) => ns.key);
@@ -275,7 +282,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       }
       const aborted = result.notHandled.length > 0;
       log.info({
-        event: 'pass', kind, durationMs: Math.round(ended - started),
+        event: 'pass', kind, triggers, durationMs: Math.round(ended - started),
         namespaces: result.namespaces.length, changed, skipped: result.skipped.length, notHandled: result.notHandled.length,
         written: result.written, failures,
       }, `${kind} pass${aborted ? ' stopped' : ''}: ${changed.length} namespace${changed.length === 1 ? '' : 's'} changed, ${failures.length} failure${failures.length === 1 ? '' : 's'}`);
@@ -316,11 +323,11 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         case 'netns':
           void serially('looking for gone namespaces', async () => {
             await refreshGone();
-            request(passKindFor(reason));
+            request(passKindFor(reason), reason.trigger);
           });
           return;
         default:
-          request(passKindFor(reason));
+          request(passKindFor(reason), reason.trigger);
       }
     };
     const triggers: Trigger[] = [];
