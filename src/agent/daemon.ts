@@ -188,7 +188,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
 
     const useCatalog = async (next: Catalog): Promise<void> => {
       catalog = next;
-      gone = await findGone(catalog, node);
+      // A task newly found gone here is logged and counted as one found by a pass is.
+      if (await refreshGone()) return;
       effective = withoutGone(catalog, gone);
       scheduler.update(probeTasks(effective, node));
       await updateDns();

@@ -134,8 +134,8 @@ test('an exec healthcheck runs in the task namespace: it checks a link that exis
 /** Where each /proc/net table keeps a socket's inode (0-based field; tcp's header words do not line up with its fields). */
 const INODE_FIELD: Readonly<Record<string, number>> = { tcp: 9, tcp6: 9, udp: 9, udp6: 9, raw: 9, raw6: 9, netlink: 9, unix: 6, packet: 8 };
 
-/** Socket inodes of every namespace we can name: ours (the root) and each under /run/netns. */
-async function visibleSockets(): Promise<Set<string>> {
+/** Socket inodes of every namespace we can name (ours, the root, and each under /run/netns), or of `only`. */
+async function visibleSockets(only?: string): Promise<Set<string>> {
   const inodes = new Set<string>();
   const add = (table: string, text: string): void => {
     for (const line of text.split('\n').slice(1)) {
@@ -144,8 +144,8 @@ async function visibleSockets(): Promise<Set<string>> {
     }
   };
   const script = Object.keys(INODE_FIELD).map((x) => `echo "@@${x}"; cat /proc/self/net/${x} 2>/dev/null`).join('; ');
-  const outputs = [(await execa('sh', ['-c', script])).stdout];
-  for (const ns of readdirSync('/run/netns')) outputs.push((await execa('ip', ['netns', 'exec', ns, 'sh', '-c', script], { reject: false })).stdout);
+  const outputs = only === undefined ? [(await execa('sh', ['-c', script])).stdout] : [];
+  for (const ns of only === undefined ? readdirSync('/run/netns') : [only]) outputs.push((await execa('ip', ['netns', 'exec', ns, 'sh', '-c', script], { reject: false })).stdout);
   for (const output of outputs) {
     for (const section of output.split('@@').slice(1)) {
       const [table, ...rest] = section.split('\n');
@@ -155,11 +155,36 @@ async function visibleSockets(): Promise<Set<string>> {
   return inodes;
 }
 
+/** Socket inodes among the open files of the agent's process tree. */
+function agentSockets(root: number): string[] {
+  const sockets: string[] = [];
+  for (const pid of processTree(root)) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue; // exited meanwhile
+    }
+    for (const fd of fds) {
+      try {
+        const socket = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (socket) sockets.push(socket[1]!);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return sockets;
+}
+
 test('a task namespace deleted while listed running: out of DNS, logged and counted, and no process of the agent holds it', async (t) => {
   const w = await world(t);
   const { agent, url } = await started(t, w);
   assert.deepEqual(await digIn(w.c.ns.client, 'tasks.api'), ['10.0.1.21']);
   const inode = statSync(w.c.path(w.c.ns.api)).ino;
+  // The check below means something: the agent holds sockets (its resolver's) in that namespace now.
+  const inApi = await visibleSockets(w.c.ns.api);
+  assert.ok(agentSockets(agent.child.pid!).some((s) => inApi.has(s)), 'the agent holds a socket in the task namespace before it goes');
   const from = agent.lines.length;
   await run('ip', ['netns', 'delete', w.c.ns.api]);
 
@@ -201,6 +226,18 @@ test('a task namespace deleted while listed running: out of DNS, logged and coun
     assert.deepEqual(elsewhere, [], 'sockets in no named namespace (the deleted one)');
   });
   assert.deepEqual(await digIn(w.c.ns.client, 'tasks.web'), ['10.0.1.11'], 'the other tasks keep answering');
+});
+
+test('a catalog edit that lists a task running in a namespace that does not exist: logged and counted, not in DNS', async (t) => {
+  const w = await world(t);
+  const { agent, url } = await started(t, w);
+  const missing = `/run/netns/${uniqueName('vmx')}`;
+  const from = agent.lines.length;
+  w.c.write((y) => `${y}  api.2.cccc: { service: api, node: node-1, netns: ${missing}, addresses: { appnet: 10.0.1.22 } }\n`);
+  const logged = await agent.line('the namespace-gone line', (l) => l.event === 'namespace-gone' && l['task'] === 'api.2.cccc', from);
+  assert.equal(logged['netns'], missing);
+  assert.match((await httpGet(`${url}/metrics`)).body, /^vipmesh_tasks_namespace_gone_total 1$/m);
+  assert.deepEqual(await digIn(w.c.ns.client, 'tasks.api'), ['10.0.1.21'], 'only the task whose namespace exists answers');
 });
 
 test('with --sync-period 600s, deleting a host-side veth that carries the node address leads to a pass', async (t) => {
