@@ -122,7 +122,12 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       if (activity.state === 'running') return clock.now() - activity.since < stuckAfterMs;
       return activity.state !== 'stopped';
     };
-    const request = (kind: PassKind): void => runner?.request(kind);
+    // What asked for passes since the last one started, for its log line (the runner coalesces requests).
+    const requestedBy = new Set<string>();
+    const request = (kind: PassKind, why: string): void => {
+      requestedBy.add(why);
+      runner?.request(kind);
+    };
 
     // Changes to what DNS and the pass see happen one at a time, in order.
     let queue: Promise<void> = Promise.resolve();
@@ -150,7 +155,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         log.info({ event: 'probe', task, verdict: verdict.state, ...reasonOf(verdict) }, `task ${task} is ${verdict.state}`);
         void serially('applying a probe result', async () => {
           await updateDns();
-          request('changed');
+          request('changed', 'probe');
         });
       },
     });
@@ -166,8 +171,10 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       const now = await findGone(catalog, node);
       const changed = now.size !== gone.size || [...now].some(([task, netns]) => gone.get(task) !== netns);
       if (!changed) return false;
-      for (const [task, netns] of now) {
-        if (gone.get(task) !== netns) log.warn({ event: 'namespace-gone', task, netns }, `task ${task}: its namespace ${netns} is gone; it no longer serves on this node`);
+      const newlyGone = [...now].filter(([task, netns]) => gone.get(task) !== netns);
+      metrics.countNamespacesGone(newlyGone.length);
+      for (const [task, netns] of newlyGone) {
+        log.warn({ event: 'namespace-gone', task, netns }, `task ${task}: its namespace ${netns} is gone; it no longer serves on this node`);
       }
       for (const [task, netns] of gone) {
         if (!now.has(task) && Object.hasOwn(catalog.tasks, task)) log.info({ event: 'namespace-back', task, netns }, `task ${task}: its namespace ${netns} is back`);
@@ -181,7 +188,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
 
     const useCatalog = async (next: Catalog): Promise<void> => {
       catalog = next;
-      gone = await findGone(catalog, node);
+      // A task newly found gone here is logged and counted as one found by a pass is.
+      if (await refreshGone()) return;
       effective = withoutGone(catalog, gone);
       scheduler.update(probeTasks(effective, node));
       await updateDns();
@@ -210,7 +218,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       await useCatalog(result.catalog);
       unprogrammed.push(seenAt);
       log.info({ event: 'catalog', valid: true, path: options.catalogPath, services, tasks }, 'catalog changed');
-      request('changed');
+      request('changed', 'catalog');
     };
 
     // --- the pass, and what is derived from its result
@@ -224,6 +232,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       // Test hook only (VIPMESH_TEST_HANG_PASS=1): a pass that never ends on its own, so a test sees the watchdog stop.
       if (hang && lastPlanned !== undefined) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
       const started = clock.now();
+      const triggers = [...requestedBy].sort();
+      requestedBy.clear();
       const serving = unprogrammed;
       unprogrammed = [];
       let result: PassResult;
@@ -237,25 +247,25 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         result = await runPass({ catalog: effective, node, mode: 'apply', runDir, scope: kind === 'full' ? 'all' : 'changed', signal });
       } catch (error) {
         unprogrammed = [...serving, ...unprogrammed];
-        const outcome = recordFailure(kind, started, describe(error));
+        const outcome = recordFailure(kind, started, describe(error), triggers);
         firstPass?.(false);
         return outcome;
       }
-      const outcome = recordPass(kind, started, result, serving);
+      const outcome = recordPass(kind, started, result, serving, triggers);
       if (outcome.status === 'failed') unprogrammed = [...serving, ...unprogrammed];
       firstPass?.(outcome.status === 'ok');
       return outcome;
     };
 
-    function recordFailure(kind: PassKind, started: number, error: string): PassOutcome {
+    function recordFailure(kind: PassKind, started: number, error: string, triggers: readonly string[]): PassOutcome {
       const ended = clock.now();
       metrics.recordPass({ kind, durationSeconds: (ended - started) / 1000, endedAt: ended, outcome: { status: 'failed', reasons: ['other'] } });
-      log.error({ event: 'pass', kind, durationMs: Math.round(ended - started), error }, `${kind} pass failed: ${error}`);
+      log.error({ event: 'pass', kind, triggers, durationMs: Math.round(ended - started), error }, `${kind} pass failed: ${error}`);
       void notifier?.status(`${kind} pass failed: ${error}`);
       return { status: 'failed', error };
     }
 
-    function recordPass(kind: PassKind, started: number, result: PassResult, served: readonly number[]): PassOutcome {
+    function recordPass(kind: PassKind, started: number, result: PassResult, served: readonly number[], triggers: readonly string[]): PassOutcome {
       const ended = clock.now();
       const failures = result.namespaces.flatMap((ns) => ns.errors.map((error) => ({ namespace: ns.key, kind: error.kind, message: error.message })));
       const changed = result.namespaces.filter((ns) => ns.changes.length > 0).map((ns) => ns.key);
@@ -263,16 +273,17 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       const [first, ...rest] = failures.map((f) => f.kind);
       metrics.recordPass({
         kind, durationSeconds: (ended - started) / 1000, endedAt: ended,
-        // Every failure is counted by its reason, a permanent one too; only a clean pass moves the last-success gauge.
-        outcome: first === undefined ? { status: 'ok' } : { status: 'failed', reasons: [first, ...rest] },
+        // Every failure is counted by its reason, a permanent one too; a pass with only permanent ones still moves the last-success gauge.
+        outcome: first === undefined ? { status: 'ok' } : { status: retriable.length === 0 ? 'degraded' : 'failed', reasons: [first, ...rest] },
       });
       if (retriable.length === 0) for (const seen of served) metrics.recordProgrammingLatency((ended - seen) / 1000);
       if (result.written.iptables + result.written.ipvs + result.written.sysctl + result.written.conntrack > 0 || lastPlanned !== effective) {
-        void setProgrammed(effective).catch((error: unknown) => log.warn({ err: describe(error) }, 'counting the programmed state failed'));
+        const draining = Object.values(result.state.draining).reduce((n, keys) => n + Object.keys(keys).length, 0);
+        void setProgrammed(effective, draining).catch((error: unknown) => log.warn({ err: describe(error) }, 'counting the programmed state failed'));
       }
       const aborted = result.notHandled.length > 0;
       log.info({
-        event: 'pass', kind, durationMs: Math.round(ended - started),
+        event: 'pass', kind, triggers, durationMs: Math.round(ended - started),
         namespaces: result.namespaces.length, changed, skipped: result.skipped.length, notHandled: result.notHandled.length,
         written: result.written, failures,
       }, `${kind} pass${aborted ? ' stopped' : ''}: ${changed.length} namespace${changed.length === 1 ? '' : 's'} changed, ${failures.length} failure${failures.length === 1 ? '' : 's'}`);
@@ -283,7 +294,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     }
 
     /** Gauges of what is programmed, from the plan the pass worked to. */
-    async function setProgrammed(programmed: Catalog): Promise<void> {
+    async function setProgrammed(programmed: Catalog, draining: number): Promise<void> {
       lastPlanned = programmed;
       const facts = await readNodeFacts(runDir, release());
       const plan = planNode(programmed, node, facts);
@@ -297,7 +308,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         services += ns.ipvs.length;
         for (const vs of ns.ipvs) active += vs.realServers.length;
       }
-      metrics.setProgrammed({ namespaces, iptablesRules: rules, ipvsServices: services, realServers: { active, draining: 0 } });
+      metrics.setProgrammed({ namespaces, iptablesRules: rules, ipvsServices: services, realServers: { active, draining } });
       metrics.setTasksServing(Object.values(programmed.tasks).filter((task) => serves(programmed, task, node, facts.probes)).length);
     }
 
@@ -313,11 +324,11 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         case 'netns':
           void serially('looking for gone namespaces', async () => {
             await refreshGone();
-            request(passKindFor(reason));
+            request(passKindFor(reason), reason.trigger);
           });
           return;
         default:
-          request(passKindFor(reason));
+          request(passKindFor(reason), reason.trigger);
       }
     };
     const triggers: Trigger[] = [];
@@ -365,6 +376,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
 
     // --- bind the resolver everywhere, then the first (full) pass
     gone = await findGone(catalog, node);
+    metrics.countNamespacesGone(gone.size);
     for (const [task, netns] of gone) log.warn({ event: 'namespace-gone', task, netns }, `task ${task}: its namespace ${netns} is gone; it does not serve on this node`);
     effective = withoutGone(catalog, gone);
     scheduler.update(probeTasks(effective, node));

@@ -35,8 +35,15 @@ export interface PassRecord {
   readonly durationSeconds: number;
   /** When it ended, epoch milliseconds. */
   readonly endedAt: number;
-  /** A failed pass says why, one reason per failure (a namespace, or the whole pass). */
-  readonly outcome: { readonly status: 'ok' } | { readonly status: 'failed'; readonly reasons: readonly [FailureReason, ...FailureReason[]] };
+  /**
+   * A failed pass says why, one reason per failure (a namespace, or the whole
+   * pass). `degraded`: every failure is one a retry cannot mend (no_ipvs) and the
+   * rest of the node is programmed, so it counts as a success too.
+   */
+  readonly outcome:
+    | { readonly status: 'ok' }
+    | { readonly status: 'degraded'; readonly reasons: readonly [FailureReason, ...FailureReason[]] }
+    | { readonly status: 'failed'; readonly reasons: readonly [FailureReason, ...FailureReason[]] };
 }
 
 /** What the last pass left programmed on the node. */
@@ -57,6 +64,8 @@ export interface AgentMetrics {
   recordProgrammingLatency(seconds: number): void;
   setProgrammed(state: ProgrammedState): void;
   setTasksServing(count: number): void;
+  /** Local running tasks newly found with their namespace gone (SPEC §5: logged and counted). */
+  countNamespacesGone(count: number): void;
   setCatalogValid(valid: boolean): void;
   setCatalogSourceUp(up: boolean): void;
   /** Adds queries answered since the last call, by the resolver's outcome. */
@@ -128,6 +137,11 @@ export function createAgentMetrics(): AgentMetrics {
     registers,
   });
   const tasksServing = new Gauge({ name: 'vipmesh_tasks_serving', help: 'Tasks that receive traffic and DNS answers.', registers });
+  const namespacesGone = new Counter({
+    name: 'vipmesh_tasks_namespace_gone_total',
+    help: 'Local tasks the catalog lists running that were found with their namespace gone (each time one went).',
+    registers,
+  });
   const dnsQueries = new Counter({
     name: 'vipmesh_dns_queries_total',
     help: 'DNS queries answered by the embedded resolver, by outcome.',
@@ -160,8 +174,8 @@ export function createAgentMetrics(): AgentMetrics {
     scrape: () => registry.metrics(),
     recordPass(pass) {
       syncDuration.observe({ pass: pass.kind }, pass.durationSeconds);
-      if (pass.outcome.status === 'ok') lastSuccess.set(pass.endedAt / 1000);
-      else for (const reason of pass.outcome.reasons) failures.inc({ reason });
+      if (pass.outcome.status !== 'failed') lastSuccess.set(pass.endedAt / 1000);
+      if (pass.outcome.status !== 'ok') for (const reason of pass.outcome.reasons) failures.inc({ reason });
     },
     recordProgrammingLatency: (seconds) => programming.observe(seconds),
     setProgrammed(state) {
@@ -172,6 +186,9 @@ export function createAgentMetrics(): AgentMetrics {
       realServers.set({ state: 'draining' }, state.realServers.draining);
     },
     setTasksServing: (count) => tasksServing.set(count),
+    countNamespacesGone(count) {
+      if (Number.isInteger(count) && count > 0) namespacesGone.inc(count);
+    },
     setCatalogValid: (valid) => catalogValid.set(valid ? 1 : 0),
     setCatalogSourceUp: (up) => sourceUp.set(up ? 1 : 0),
     countDnsQueries(byOutcome) {

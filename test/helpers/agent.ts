@@ -2,8 +2,10 @@
 // are collected as they come, waits are bounded only to catch a hang, and the
 // process is killed when the test ends, pass or fail.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { TestContext } from 'node:test';
+import { execa } from 'execa';
 import { CLI } from './paths.js';
 
 /** Only catches a hang: nothing the agent does here takes near this long. */
@@ -99,4 +101,42 @@ export async function eventually<T>(what: string, check: () => Promise<T>): Prom
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
+}
+
+/** GET with a bound that only catches a hang. */
+export async function httpGet(url: string): Promise<{ status: number; body: string }> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(HANG_MS) });
+  return { status: response.status, body: await response.text() };
+}
+
+/** dig +short against the embedded resolver from inside a namespace; the answers, sorted. */
+export async function digIn(ns: string, name: string): Promise<string[]> {
+  const result = await execa('ip', ['netns', 'exec', ns, 'dig', '@127.0.0.11', '+short', '+time=2', '+tries=1', name], { reject: false });
+  if (result.exitCode !== 0) throw new Error(`dig ${name} in ${ns} exited ${result.exitCode}: ${result.stdout}${result.stderr}`);
+  return result.stdout.split('\n').filter((l) => l !== '').sort();
+}
+
+/** Every pid in the process tree under `root` (itself included), from /proc/<pid>/task/<tid>/children. */
+export function processTree(root: number): number[] {
+  const seen: number[] = [];
+  const todo = [root];
+  while (todo.length > 0) {
+    const pid = todo.pop()!;
+    if (seen.includes(pid)) continue;
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // it exited meanwhile
+    }
+    seen.push(pid);
+    for (const tid of tids) {
+      try {
+        for (const child of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ')) if (child.trim() !== '') todo.push(Number(child));
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+  }
+  return seen;
 }

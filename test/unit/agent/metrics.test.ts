@@ -147,3 +147,28 @@ test('two registries do not share series (each agent, each test, its own)', asyn
   a.setTasksServing(5);
   assert.equal(samples(await b.scrape()).get('vipmesh_tasks_serving'), 0);
 });
+
+test('a degraded pass (only permanent failures) moves the last success time and still counts its failures', async () => {
+  const metrics = createAgentMetrics();
+  metrics.recordPass({ kind: 'full', durationSeconds: 0.1, endedAt: 1_700_000_000_000, outcome: { status: 'ok' } });
+  metrics.recordPass({ kind: 'full', durationSeconds: 0.1, endedAt: 1_700_000_010_000, outcome: { status: 'degraded', reasons: ['no_ipvs', 'no_ipvs'] } });
+  let values = samples(await metrics.scrape());
+  assert.equal(values.get('vipmesh_sync_last_success_timestamp_seconds'), 1_700_000_010);
+  assert.equal(values.get('vipmesh_sync_failures_total{reason="no_ipvs"}'), 2);
+  metrics.recordPass({ kind: 'changed', durationSeconds: 0.1, endedAt: 1_700_000_020_000, outcome: { status: 'failed', reasons: ['no_ipvs', 'timeout'] } });
+  values = samples(await metrics.scrape());
+  assert.equal(values.get('vipmesh_sync_last_success_timestamp_seconds'), 1_700_000_010, 'a failed pass leaves it');
+  assert.equal(values.get('vipmesh_sync_failures_total{reason="timeout"}'), 1);
+});
+
+test('tasks found with their namespace gone are counted, from 0; a non-increase adds nothing', async () => {
+  const metrics = createAgentMetrics();
+  const text = await metrics.scrape();
+  assert.equal(typeOf(text, 'vipmesh_tasks_namespace_gone_total'), 'counter');
+  assert.equal(samples(text).get('vipmesh_tasks_namespace_gone_total'), 0);
+  metrics.countNamespacesGone(2);
+  metrics.countNamespacesGone(0);
+  metrics.countNamespacesGone(-1);
+  metrics.countNamespacesGone(1);
+  assert.equal(samples(await metrics.scrape()).get('vipmesh_tasks_namespace_gone_total'), 3);
+});
