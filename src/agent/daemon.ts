@@ -438,12 +438,15 @@ function reasonOf(verdict: Verdict): { reason?: string } {
 
 /**
  * The rtnetlink events that can change what a pass finds: an address of this
- * node, its sandbox or one of its tasks coming or going. Link events carry only
- * a name the catalog does not know; the address events of a link that matters
- * come with them.
+ * node, its sandbox or one of its tasks coming or going, and a veth into
+ * another namespace coming, going or changing (its name is the runtime's, not
+ * the catalog's, so the peer's namespace is what marks it).
  */
 export function mattersToNode(event: RtnetlinkEvent, catalog: Catalog, node: string): boolean {
-  if (event.kind !== 'address' || event.address === undefined) return false;
+  // A link whose other end is in another namespace is a veth into a task, the
+  // sandbox or a load balancer: its coming, going or changing is the datapath's.
+  if (event.kind === 'link') return event.peerNetnsid !== undefined;
+  if (event.address === undefined) return false;
   const self = catalog.nodes[node];
   if (self === undefined) return false;
   if (event.address === self.address || event.address === self.ingressSandbox?.address) return true;

@@ -31,12 +31,13 @@ process.stdin.on('error', () => process.exit(0));
 process.stdin.resume();
 
 const names = new Map<number, string>();
+const peers = new Map<number, number>();
 
 const socket = createNetlink(Protocol.ROUTE, { ref: true, recvBufferSize: RECEIVE_BUFFER, sendBufferSize: 0 });
 socket.on('message', (messages) => {
   for (const message of messages) {
     try {
-      const event = decodeRtnetlink(message.type, message.data, names);
+      const event = decodeRtnetlink(message.type, message.data, names, peers);
       if (event !== undefined) say({ event });
     } catch (error) {
       say({ error: `rtnetlink message of type ${message.type}: ${describe(error)}` });
@@ -58,6 +59,8 @@ try {
   for (const link of await dump.getLinks()) {
     const { index } = link.data;
     if (index !== undefined && link.attrs.ifname !== undefined && !names.has(index)) names.set(index, link.attrs.ifname);
+    // And which of them are veths into another namespace, for their DELLINK.
+    if (index !== undefined && link.attrs.linkNetnsid !== undefined && !peers.has(index)) peers.set(index, link.attrs.linkNetnsid);
   }
 } catch (error) {
   say({ error: `listing links: ${describe(error)}` });

@@ -13,6 +13,11 @@ export type RtnetlinkEvent =
       readonly op: RtnetlinkOp;
       readonly ifindex: number;
       readonly ifname?: string;
+      /**
+       * Set when the link's other end lives in another namespace (IFLA_LINK_NETNSID):
+       * a veth into a task, a sandbox or a load balancer, the links the agent cares about.
+       */
+      readonly peerNetnsid?: number;
     }
   | {
       readonly kind: 'address';
@@ -37,17 +42,32 @@ function formatAddress(bytes: Buffer | undefined): string | undefined {
 
 /**
  * The event one rtnetlink message describes, or undefined for messages of other
- * types. `names` maps link indexes to names; link messages keep it current.
+ * types. `names` maps link indexes to names and `peers` to their peer's netnsid;
+ * link messages keep both current.
  */
-export function decodeRtnetlink(type: number, data: Buffer, names: Map<number, string>): RtnetlinkEvent | undefined {
+export function decodeRtnetlink(
+  type: number, data: Buffer, names: Map<number, string>, peers: Map<number, number> = new Map(),
+): RtnetlinkEvent | undefined {
   if (type === RTM_NEWLINK || type === RTM_DELLINK) {
     const message = rt.parseLinkMessage(data);
     const ifindex = message.data.index ?? 0;
     const ifname = message.attrs.ifname ?? names.get(ifindex);
     const op: RtnetlinkOp = type === RTM_NEWLINK ? 'new' : 'del';
-    if (op === 'del') names.delete(ifindex);
-    else if (ifname !== undefined) names.set(ifindex, ifname);
-    return { kind: 'link', op, ifindex, ...(ifname === undefined ? {} : { ifname }) };
+    // A veth's DELLINK no longer names its peer's namespace (the peer is gone
+    // with it): remember it from the link's NEWLINK.
+    const peerNetnsid = message.attrs.linkNetnsid ?? peers.get(ifindex);
+    if (op === 'del') {
+      names.delete(ifindex);
+      peers.delete(ifindex);
+    } else {
+      if (ifname !== undefined) names.set(ifindex, ifname);
+      if (peerNetnsid !== undefined) peers.set(ifindex, peerNetnsid);
+    }
+    return {
+      kind: 'link', op, ifindex,
+      ...(ifname === undefined ? {} : { ifname }),
+      ...(peerNetnsid === undefined ? {} : { peerNetnsid }),
+    };
   }
   if (type === RTM_NEWADDR || type === RTM_DELADDR) {
     const message = rt.parseAddressMessage(data);
@@ -78,6 +98,7 @@ export function isRtnetlinkEvent(value: unknown): value is RtnetlinkEvent {
     (event['op'] === 'new' || event['op'] === 'del') &&
     typeof event['ifindex'] === 'number' &&
     (event['ifname'] === undefined || typeof event['ifname'] === 'string') &&
-    (event['address'] === undefined || (event['kind'] === 'address' && typeof event['address'] === 'string'))
+    (event['address'] === undefined || (event['kind'] === 'address' && typeof event['address'] === 'string')) &&
+    (event['peerNetnsid'] === undefined || (event['kind'] === 'link' && typeof event['peerNetnsid'] === 'number'))
   );
 }

@@ -240,20 +240,34 @@ test('a catalog edit that lists a task running in a namespace that does not exis
   assert.deepEqual(await digIn(w.c.ns.client, 'tasks.api'), ['10.0.1.21'], 'only the task whose namespace exists answers');
 });
 
-test('with --sync-period 600s, deleting a host-side veth that carries the node address leads to a pass', async (t) => {
-  const address = `198.19.${Math.floor(Math.random() * 256)}.${1 + Math.floor(Math.random() * 254)}`;
-  const w = await world(t, ['--sync-period', '600s'], (y) => y.replace('address: 192.0.2.11', `address: ${address}`));
-  // The web task's veth: the host side in the agent's namespace, the peer in the task's.
+test('with --sync-period 600s, deleting a task\'s host-side veth leads to a pass (rtnetlink)', async (t) => {
+  const w = await world(t, ['--sync-period', '600s']);
+  // A veth into the web task: the host side in the agent's namespace, no address on it.
   const host = uniqueName('vmr').slice(0, 15);
   t.after(() => execa('ip', ['link', 'delete', host], { reject: false }));
   await run('ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', 'eth1', 'netns', w.c.ns.web]);
-  await run('ip', ['address', 'add', `${address}/32`, 'dev', host]);
   await run('ip', ['link', 'set', host, 'up']);
   const { agent } = await started(t, w);
   const from = agent.lines.length;
   await run('ip', ['link', 'delete', host]);
   // Other tests' namespaces coming and going under /run/netns request passes too: the pass line names what asked for it.
   const pass = await agent.line('a pass the veth going asked for', (l) => l.event === 'pass' && Array.isArray(l['triggers']) && (l['triggers'] as string[]).includes('rtnetlink'), from);
+  assert.equal(pass['kind'], 'full', 'an rtnetlink event asks for a full pass');
+});
+
+test('with --sync-period 600s, an address of this node going away leads to a pass (rtnetlink)', async (t) => {
+  const address = `198.19.${Math.floor(Math.random() * 256)}.${1 + Math.floor(Math.random() * 254)}`;
+  const w = await world(t, ['--sync-period', '600s'], (y) => y.replace('address: 192.0.2.11', `address: ${address}`));
+  // A veth with both ends here: only the address makes it the node's.
+  const host = uniqueName('vmr').slice(0, 15);
+  t.after(() => execa('ip', ['link', 'delete', host], { reject: false }));
+  await run('ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', `${host.slice(0, 13)}p`]);
+  await run('ip', ['address', 'add', `${address}/32`, 'dev', host]);
+  await run('ip', ['link', 'set', host, 'up']);
+  const { agent } = await started(t, w);
+  const from = agent.lines.length;
+  await run('ip', ['address', 'delete', `${address}/32`, 'dev', host]);
+  const pass = await agent.line('a pass the address going asked for', (l) => l.event === 'pass' && Array.isArray(l['triggers']) && (l['triggers'] as string[]).includes('rtnetlink'), from);
   assert.equal(pass['kind'], 'full', 'an rtnetlink event asks for a full pass');
 });
 

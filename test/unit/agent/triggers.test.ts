@@ -472,6 +472,19 @@ test('decoding: new and deleted, links named, addresses spelled, IPv6 named from
   assert.equal(decodeRtnetlink(24, Buffer.alloc(12), names), undefined, 'routes are not ours');
 });
 
+test('decoding: a veth into another namespace is marked, on its NEWLINK and, remembered, on its DELLINK', () => {
+  const names = new Map<number, string>();
+  const peers = new Map<number, number>();
+  const added = encode({ kind: 'link', data: { index: 40 }, attrs: { ifname: 'vethT', linkNetnsid: 3 } });
+  assert.deepEqual(decodeRtnetlink(16, added, names, peers), { kind: 'link', op: 'new', ifindex: 40, ifname: 'vethT', peerNetnsid: 3 });
+  // The kernel's DELLINK of a veth no longer carries the peer's namespace.
+  const deleted = encode({ kind: 'link', data: { index: 40 }, attrs: { ifname: 'vethT' } });
+  assert.deepEqual(decodeRtnetlink(17, deleted, names, peers), { kind: 'link', op: 'del', ifindex: 40, ifname: 'vethT', peerNetnsid: 3 });
+  assert.equal(peers.has(40), false, 'a deleted link is forgotten');
+  const local = encode({ kind: 'link', data: { index: 41 }, attrs: { ifname: 'br0' } });
+  assert.deepEqual(decodeRtnetlink(16, local, names, peers), { kind: 'link', op: 'new', ifindex: 41, ifname: 'br0' });
+});
+
 test('events coming back from the listener process are checked, not trusted', () => {
   assert.equal(isRtnetlinkEvent({ kind: 'link', op: 'new', ifindex: 3, ifname: 'veth0' }), true);
   assert.equal(isRtnetlinkEvent({ kind: 'address', op: 'del', ifindex: 3, address: '10.0.0.1' }), true);
