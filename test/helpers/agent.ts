@@ -2,11 +2,15 @@
 // are collected as they come, waits are bounded only to catch a hang, and the
 // process is killed when the test ends, pass or fail.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { TestContext } from 'node:test';
 import { execa } from 'execa';
+import { type Cluster, cluster } from './cluster.js';
+import { run } from './netns.js';
 import { CLI } from './paths.js';
+import { requireTool } from './tools.js';
 
 /** Only catches a hang: nothing the agent does here takes near this long. */
 export const HANG_MS = 30_000;
@@ -139,4 +143,40 @@ export function processTree(root: number): number[] {
     }
   }
   return seen;
+}
+
+/** An agent test's node: the cluster of test/helpers/cluster.ts, and the agents started on it. */
+export interface World {
+  readonly c: Cluster;
+  readonly env: Record<string, string>;
+  readonly args: string[];
+  /** Killed before the test's files go, so none of them writes its run directory again. */
+  readonly agents: AgentProcess[];
+}
+
+/** cluster(), loopbacks up, an address on the client (dig needs one off lo); `edit` changes the catalog first. */
+export async function world(t: TestContext, extra: readonly string[] = [], edit?: (yaml: string) => string): Promise<World> {
+  await requireTool('dig');
+  await requireTool('iptables-save');
+  const c = await cluster(t);
+  const agents: AgentProcess[] = [];
+  t.after(async () => {
+    for (const agent of agents) {
+      agent.child.kill('SIGKILL');
+      await agent.exited;
+    }
+    rmSync(dirname(c.catalog), { recursive: true, force: true });
+    for (const name of Object.values(c.ns)) rmSync(`/etc/netns/${name}`, { recursive: true, force: true });
+  });
+  for (const name of Object.values(c.ns)) await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  await run('ip', ['-n', c.ns.client, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'peer0']);
+  await run('ip', ['-n', c.ns.client, 'addr', 'add', '10.0.1.31/24', 'dev', 'eth0']);
+  await run('ip', ['-n', c.ns.client, 'link', 'set', 'eth0', 'up']);
+  await run('ip', ['-n', c.ns.client, 'link', 'set', 'peer0', 'up']);
+  if (edit !== undefined) c.write(edit);
+  return {
+    c, agents,
+    env: { VIPMESH_RUN_DIR: c.runDir },
+    args: ['-c', c.catalog, '--node', 'node-1', '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', ...extra],
+  };
 }

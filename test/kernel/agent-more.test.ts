@@ -5,50 +5,15 @@
 // t.after. Every wait is bounded only to catch a hang (helpers/agent.ts HANG_MS).
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import test, { type TestContext } from 'node:test';
 import { execa } from 'execa';
-import { type AgentProcess, digIn, eventually, httpGet, processTree, startAgentProcess } from '../helpers/agent.js';
+import { type AgentProcess, digIn, eventually, httpGet, processTree, startAgentProcess, type World, world } from '../helpers/agent.js';
 import { vipmesh } from '../helpers/cli.js';
-import { type Cluster, cluster, foreign, save } from '../helpers/cluster.js';
+import { foreign, save } from '../helpers/cluster.js';
 import { run, uniqueName } from '../helpers/netns.js';
-import { requireTool } from '../helpers/tools.js';
-
-interface World {
-  readonly c: Cluster;
-  readonly env: Record<string, string>;
-  readonly args: string[];
-  readonly agents: AgentProcess[];
-}
-
-/** cluster(), loopbacks up, an address on the client (dig needs one off lo); `edit` changes the catalog first. */
-async function world(t: TestContext, extra: readonly string[] = [], edit?: (yaml: string) => string): Promise<World> {
-  await requireTool('dig');
-  await requireTool('iptables-save');
-  const c = await cluster(t);
-  const agents: AgentProcess[] = [];
-  t.after(async () => {
-    for (const agent of agents) {
-      agent.child.kill('SIGKILL');
-      await agent.exited;
-    }
-    rmSync(dirname(c.catalog), { recursive: true, force: true });
-    for (const name of Object.values(c.ns)) rmSync(`/etc/netns/${name}`, { recursive: true, force: true });
-  });
-  for (const name of Object.values(c.ns)) await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
-  await run('ip', ['-n', c.ns.client, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'peer0']);
-  await run('ip', ['-n', c.ns.client, 'addr', 'add', '10.0.1.31/24', 'dev', 'eth0']);
-  await run('ip', ['-n', c.ns.client, 'link', 'set', 'eth0', 'up']);
-  await run('ip', ['-n', c.ns.client, 'link', 'set', 'peer0', 'up']);
-  if (edit !== undefined) c.write(edit);
-  return {
-    c, agents,
-    env: { VIPMESH_RUN_DIR: c.runDir },
-    args: ['-c', c.catalog, '--node', 'node-1', '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', ...extra],
-  };
-}
 
 async function started(t: TestContext, w: World, env: Record<string, string> = {}): Promise<{ agent: AgentProcess; url: string }> {
   const agent = startAgentProcess(t, w.args, { ...w.env, ...env });

@@ -11,9 +11,9 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import test, { type TestContext } from 'node:test';
 import { execa } from 'execa';
-import { type AgentProcess, HANG_MS, eventually, startAgentProcess } from '../helpers/agent.js';
+import { type AgentProcess, HANG_MS, eventually, startAgentProcess, type World, world } from '../helpers/agent.js';
 import { vipmesh } from '../helpers/cli.js';
-import { type Cluster, cluster, ours, save } from '../helpers/cluster.js';
+import { type Cluster, ours, save } from '../helpers/cluster.js';
 import { run } from '../helpers/netns.js';
 import { expectedSaveLines, splitPlanText } from '../helpers/plan-text.js';
 import { requireTool } from '../helpers/tools.js';
@@ -31,40 +31,6 @@ while True:
                 os.close(fd)
     print(json.dumps({'message': data.decode()}), flush=True)
 `;
-
-interface World {
-  readonly c: Cluster;
-  readonly env: Record<string, string>;
-  readonly args: string[];
-  /** Killed before the test's files go, so none of them writes its run directory again. */
-  readonly agents: AgentProcess[];
-}
-
-/** cluster(), with loopbacks up and an address on the client (dig needs one off lo), and everything removed after. */
-async function world(t: TestContext, extra: readonly string[] = []): Promise<World> {
-  await requireTool('dig');
-  await requireTool('iptables-save');
-  const c = await cluster(t);
-  const agents: AgentProcess[] = [];
-  t.after(async () => {
-    for (const agent of agents) {
-      agent.child.kill('SIGKILL');
-      await agent.exited;
-    }
-    rmSync(dirname(c.catalog), { recursive: true, force: true });
-    for (const name of Object.values(c.ns)) rmSync(`/etc/netns/${name}`, { recursive: true, force: true });
-  });
-  for (const name of Object.values(c.ns)) await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
-  await run('ip', ['-n', c.ns.client, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'peer0']);
-  await run('ip', ['-n', c.ns.client, 'addr', 'add', '10.0.1.31/24', 'dev', 'eth0']);
-  await run('ip', ['-n', c.ns.client, 'link', 'set', 'eth0', 'up']);
-  await run('ip', ['-n', c.ns.client, 'link', 'set', 'peer0', 'up']);
-  return {
-    c, agents,
-    env: { VIPMESH_RUN_DIR: c.runDir },
-    args: ['-c', c.catalog, '--node', 'node-1', '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', ...extra],
-  };
-}
 
 async function notifyListener(t: TestContext): Promise<{ socket: string; messages: string[]; next: (m: (s: string) => boolean) => Promise<string> }> {
   const python = await requireTool('python3');
