@@ -92,9 +92,7 @@ async function runResolver(options: ResolverOptions, load: Load): Promise<void> 
   if (upstreams.length === 0) warn('no upstream servers: names vipmesh does not own get SERVFAIL');
 
   const service = createResolverService({
-    catalog,
     node,
-    probes: await readProbes(dir),
     upstreams,
     search: conf.search,
     runDir: dir,
@@ -122,7 +120,7 @@ async function runResolver(options: ResolverOptions, load: Load): Promise<void> 
       const fresh = await hostConf();
       service.setUpstreams(options.upstream.length > 0 ? options.upstream : fresh.upstreams, fresh.search);
     }
-    const report = await service.update(result.catalog, await readProbes(dir));
+    const report = await service.update({ catalog: result.catalog, probes: await readProbes(dir), gone: new Set() });
     say(`reloaded (${why}): ${describe(report)}`);
   };
   const scheduleReload = (why: string) => {
@@ -148,7 +146,8 @@ async function runResolver(options: ResolverOptions, load: Load): Promise<void> 
 
   let report: SyncReport;
   try {
-    report = await service.start();
+    await service.start();
+    report = await service.update({ catalog, probes: await readProbes(dir), gone: new Set() });
   } catch (error) {
     // Another resolver serves the node (or resolver.json could not be written): nothing was bound.
     process.off('SIGHUP', onHup);
