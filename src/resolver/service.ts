@@ -41,8 +41,11 @@ export type LogLevel = 'info' | 'warn' | 'error';
 export type Log = (level: LogLevel, message: string) => void;
 
 export type BindFn = (netns: string, options: BindOptions) => Promise<NamespaceSockets>;
-/** The namespace a path names now (device:inode), or undefined when it names none. */
+/** The namespace a path names now (device:inode), or undefined when it names none; rejects when it cannot tell. */
 export type IdentifyFn = (netns: string) => Promise<NamespaceId | undefined>;
+
+/** What a path names, for the checks: a namespace, none, or it cannot tell (then nothing is changed). */
+const UNKNOWN = Symbol('unknown');
 
 export interface ResolverServiceOptions {
   readonly node: string;
@@ -145,11 +148,16 @@ async function pool<T>(items: readonly T[], size: number, work: (item: T) => Pro
   await Promise.all(Array.from({ length: Math.min(size, items.length) }, worker));
 }
 
+/** A stale file left under /run/netns after an unmount is no namespace: only an nsfs file is. */
+async function identifyNamespace(netns: string): Promise<NamespaceId | undefined> {
+  return (await namespaceExists(netns)) ? namespaceId(netns) : undefined;
+}
+
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 export function createResolverService(options: ResolverServiceOptions): ResolverService {
   const bind: BindFn = options.bind ?? bindInNamespace;
-  const identify: IdentifyFn = options.identify ?? ((netns) => namespaceId(netns).catch(() => undefined));
+  const identify: IdentifyFn = options.identify ?? identifyNamespace;
   const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
   const retryMs = options.retryMs ?? DEFAULT_RETRY_MS;
   const checkMs = options.checkMs ?? DEFAULT_CHECK_MS;
@@ -169,8 +177,10 @@ export function createResolverService(options: ResolverServiceOptions): Resolver
   /** The newest input, and whether a sync has taken it yet. */
   let input: { readonly value: ResolverInput; readonly taken: boolean } | undefined;
   let records: Records = EMPTY_RECORDS;
-  /** What `records` was built from: the input, and the namespaces found gone by the service. */
-  let built: { readonly input: ResolverInput; readonly found: string } | undefined;
+  /** What `records` was built from: the catalog, and a key of the probes and of every gone namespace. */
+  let built: { readonly catalog: Catalog; readonly key: string } | undefined;
+  /** The namespaces to serve for an input (its running local tasks' but the gone), listed once per input. */
+  let wanted: { readonly input: ResolverInput; readonly namespaces: ReadonlySet<string> } | undefined;
   const slots = new Map<string, Slot>();
   /** Ports a previous run held (resolver.json), asked for again at the next bind of each namespace. */
   let reclaim = new Map<string, ResolverPorts>();
@@ -182,22 +192,38 @@ export function createResolverService(options: ResolverServiceOptions): Resolver
   const foundGone = (): string[] =>
     [...slots].flatMap(([netns, slot]) => (slot.state === 'failed' && slot.gone ? [netns] : [])).sort();
 
+  // A rebuild of a big catalog costs the worker half a second of steps: done
+  // only when what the records depend on changed, not for every update.
   async function rebuild(current: ResolverInput): Promise<void> {
-    const found = foundGone();
-    const key = found.join('\0');
-    if (built !== undefined && built.input === current && built.found === key) return;
-    const gone = new Set([...current.gone, ...found]);
+    const gone = new Set([...current.gone, ...foundGone()]);
+    const key = JSON.stringify([[...current.probes].sort(), [...gone].sort()]);
+    if (built !== undefined && built.catalog === current.catalog && built.key === key) return;
     const next = await runInSteps(buildRecordsInSteps({ catalog: current.catalog, node: options.node, probes: current.probes, gone }));
     records = next;
-    resolver.setRecords(next); // answers change now; sockets follow below
-    built = { input: current, found: key };
+    resolver.setRecords(next); // answers change now; sockets follow
+    built = { catalog: current.catalog, key };
   }
 
-  /** Is each served namespace still the one its sockets are in? */
+  function wantedBy(current: ResolverInput): ReadonlySet<string> {
+    if (wanted?.input !== current) {
+      const namespaces = new Set(localNamespaces(current.catalog, options.node).filter((netns) => !current.gone.has(netns)));
+      wanted = { input: current, namespaces };
+    }
+    return wanted.namespaces;
+  }
+
+  /** Is each served namespace still the one its sockets are in? Is a gone one back? */
   async function check(report: { closed: string[]; gone: string[] }): Promise<void> {
-    for (const [netns, slot] of serving()) {
-      const id = await identify(netns);
-      if (id === slot.id) continue;
+    const look = (netns: string) => identify(netns).catch(() => UNKNOWN);
+    for (const [netns, slot] of [...slots]) {
+      // Back (made again, or made at last): bound by this sync rather than at its next retry.
+      if (slot.state !== 'failed' || !slot.gone) continue;
+      const id = await look(netns);
+      if (id !== undefined && id !== UNKNOWN) slots.set(netns, { ...slot, retryAt: 0 });
+    }
+    const now = await Promise.all(serving().map(async ([netns, slot]) => [netns, slot, await look(netns)] as const));
+    for (const [netns, slot, id] of now) {
+      if (id === slot.id || id === UNKNOWN) continue;
       await slot.served.close();
       report.closed.push(netns);
       if (id === undefined) {
@@ -223,7 +249,7 @@ export function createResolverService(options: ResolverServiceOptions): Resolver
     } catch (error) {
       const message = messageOf(error);
       // A bind that found nothing there: the namespace is gone (or not made yet).
-      const gone = error instanceof BindError ? error.kind === 'no-namespace' : !(await namespaceExists(netns).catch(() => true));
+      const gone = error instanceof BindError ? error.kind === 'no-namespace' : (await identify(netns).catch(() => UNKNOWN)) === undefined;
       const streak = before?.state === 'failed' && !update ? before.streak + 1 : 1;
       const delay = retryMs * Math.min(2 ** (streak - 1), MAX_RETRY_FACTOR);
       slots.set(netns, { state: 'failed', message, gone, streak, retryAt: Date.now() + delay });
@@ -267,9 +293,9 @@ export function createResolverService(options: ResolverServiceOptions): Resolver
     if (stopped) return EMPTY_REPORT;
 
     // Namespaces to serve: every running local task's, but those the agent knows to be gone.
-    const wanted = new Set(localNamespaces(current.catalog, options.node).filter((netns) => !current.gone.has(netns)));
+    const serve = wantedBy(current);
     for (const [netns, slot] of [...slots]) {
-      if (wanted.has(netns)) continue;
+      if (serve.has(netns)) continue;
       slots.delete(netns);
       reclaim.delete(netns);
       if (slot.state !== 'serving') continue;
@@ -279,7 +305,7 @@ export function createResolverService(options: ResolverServiceOptions): Resolver
     }
 
     const now = Date.now();
-    const due = [...wanted].filter((netns) => {
+    const due = [...serve].filter((netns) => {
       const slot = slots.get(netns);
       return slot === undefined || (slot.state === 'failed' && (update || slot.retryAt <= now));
     });
@@ -288,11 +314,14 @@ export function createResolverService(options: ResolverServiceOptions): Resolver
     // Binds that found a namespace gone, or one back, change who answers.
     await rebuild(current);
 
-    for (const [netns] of serving()) {
-      await resolvConfs.write(netns, search).catch((error: unknown) => warn(`resolver: ${messageOf(error)}`));
+    // The files follow an update or a change; a timed check that found nothing leaves them be.
+    if (update || report.bound.length + report.closed.length > 0) {
+      for (const [netns] of serving()) {
+        await resolvConfs.write(netns, search).catch((error: unknown) => warn(`resolver: ${messageOf(error)}`));
+      }
+      await resolvConfs.sweep(serving().map(([netns]) => netns));
+      await writePorts(portsNow());
     }
-    await resolvConfs.sweep(serving().map(([netns]) => netns));
-    await writePorts(portsNow());
 
     const retries = [...slots.values()].flatMap((slot) => (slot.state === 'failed' ? [slot.retryAt] : []));
     if (retries.length > 0 && retryMs > 0) scheduler.wake(Math.min(...retries) - Date.now());

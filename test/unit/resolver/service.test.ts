@@ -386,3 +386,19 @@ test('updates that arrive during a sync share the next one, which takes the newe
   assert.deepEqual(b.bound.map((x) => x.netns).sort(), ['/run/netns/web3', '/run/netns/web4']);
   assert.equal(fake.calls.length, binds + 3, 'no namespace bound twice');
 });
+
+test('the snapshot is built again only when what it depends on changed', async (t) => {
+  const fake = fakeBind(t);
+  const d = dirs();
+  const { s } = await service(t, fake, d, catalogYaml(2));
+  const catalog = catalogOf(catalogYaml(2));
+  await s.update(input(catalog));
+  const built = s.records();
+  await s.update(input(catalog, [], new Map()));
+  assert.equal(s.records(), built, 'the same catalog, equal probes and gone: the same snapshot');
+  await s.update(input(catalog, ['/run/netns/web2']));
+  assert.notEqual(s.records(), built, 'a namespace gone: a new one');
+  const withoutWeb2 = s.records();
+  await s.update(input(catalog, ['/run/netns/web2'], new Map([['web.1.x', true]])));
+  assert.notEqual(s.records(), withoutWeb2, 'a probe verdict changed: a new one');
+});
