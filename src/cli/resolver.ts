@@ -171,7 +171,8 @@ async function runResolver(options: ResolverOptions, load: Load): Promise<void> 
           watchHost(next);
           say(`restarted: ${describe(await next.update(catalog, probes, NONE_GONE))}`);
         })().catch((error: unknown) => {
-          warn(`restarting failed: ${(error as Error).message}`);
+          warn(`restarting failed: ${(error as Error).message}; stopping`);
+          process.exitCode = EXIT_FAILED;
           process.kill(process.pid, 'SIGTERM');
         });
       }, RESTART_MS);
