@@ -2,7 +2,10 @@
 // and for nodes whose datapath something else reconciles. It serves every running
 // local task's namespace, reloads when the catalog file changes or on SIGHUP
 // (answers change without a restart), and stops on SIGTERM/SIGINT leaving
-// resolver.json behind so the next start takes the same ports again.
+// resolver.json behind so the next start takes the same ports again. It runs the
+// resolver as the agent does, on a worker thread (src/resolver/host.ts): loading
+// and validating a large catalog here holds this thread for seconds, and answers
+// must not wait for that; one code path for both is also one to test.
 import { type FSWatcher, watch } from 'node:fs';
 import net from 'node:net';
 import { basename, dirname, resolve } from 'node:path';
@@ -10,8 +13,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { loadCatalog } from '../catalog/load.js';
 import { formatProblems } from '../catalog/problems.js';
 import type { Catalog } from '../catalog/types.js';
-import { createRunner } from '../kernel/exec.js';
-import { type SyncReport, createResolverService } from '../resolver/service.js';
+import { type ResolverHost, ResolverHostError, type SyncReport, startResolverHost } from '../resolver/host.js';
 import type { Upstream } from '../resolver/types.js';
 import { readHostResolvConf } from '../resolver/upstreams.js';
 import { readProbes, runDir } from '../state/runtime.js';
@@ -26,6 +28,9 @@ type Load = (options: { catalog: string; node?: string }) => Promise<{ catalog: 
 
 const RELOAD_DEBOUNCE_MS = 200;
 const EXIT_USAGE = 2; // SPEC §4: nothing was done
+const EXIT_FAILED = 3; // as an internal error: nothing is served
+const RESTART_MS = 1_000;
+const NONE_GONE: ReadonlySet<string> = new Set();
 const PREFIX = 'vipmesh resolver:';
 
 /** `ADDR`, `ADDR:PORT` or `[IPV6]:PORT`; the port defaults to 53. */
@@ -80,35 +85,40 @@ export function resolverCommand(command: Command, load: Load): Command {
 }
 
 async function runResolver(options: ResolverOptions, load: Load): Promise<void> {
-  const { catalog, node } = await load(options);
+  const loaded = await load(options);
+  const { node } = loaded;
+  let { catalog } = loaded;
   const dir = runDir();
   const hostConf = async () =>
     readHostResolvConf().catch((error: unknown) => {
       warn(`cannot read /etc/resolv.conf (${(error as Error).message}): no upstreams, no search list`);
       return { upstreams: [], search: [] };
     });
-  const conf = await hostConf();
-  const upstreams = options.upstream.length > 0 ? options.upstream : conf.upstreams;
+  let conf = await hostConf();
+  let upstreams = options.upstream.length > 0 ? options.upstream : conf.upstreams;
   if (upstreams.length === 0) warn('no upstream servers: names vipmesh does not own get SERVFAIL');
+  let probes = await readProbes(dir);
 
-  const service = createResolverService({
-    catalog,
-    node,
-    probes: await readProbes(dir),
-    upstreams,
-    search: conf.search,
-    runDir: dir,
-    runner: createRunner(),
-    log: (level, message) => (level === 'info' ? say(message.replace(/^resolver: /, '')) : warn(message.replace(/^resolver: /, ''))),
-  });
+  // The same resolver the agent runs: on a thread of its own, so loading a big
+  // catalog here never holds up an answer there.
+  const startHost = () =>
+    startResolverHost({
+      node,
+      runDir: dir,
+      upstreams,
+      search: conf.search,
+      log: (level, message) => (level === 'info' ? say(message.replace(/^resolver: /, '')) : warn(message.replace(/^resolver: /, ''))),
+    });
 
   let stopping = false;
   let watcher: FSWatcher | undefined;
   let debounce: NodeJS.Timeout | undefined;
+  let restart: NodeJS.Timeout | undefined;
   const file = resolve(options.catalog);
+  let host: ResolverHost | undefined;
 
   const reload = async (why: string) => {
-    if (stopping) return;
+    if (stopping || host === undefined) return;
     const result = await loadCatalog(file);
     if (!result.ok) {
       warn(`${file} is not a valid catalog; still serving the previous one:\n${formatProblems(result.problems)}`);
@@ -119,10 +129,13 @@ async function runResolver(options: ResolverOptions, load: Load): Promise<void> 
       return;
     }
     if (options.upstream.length === 0 || why === 'SIGHUP') {
-      const fresh = await hostConf();
-      service.setUpstreams(options.upstream.length > 0 ? options.upstream : fresh.upstreams, fresh.search);
+      conf = await hostConf();
+      upstreams = options.upstream.length > 0 ? options.upstream : conf.upstreams;
+      await host.setUpstreams(upstreams, conf.search);
     }
-    const report = await service.update(result.catalog, await readProbes(dir));
+    catalog = result.catalog;
+    probes = await readProbes(dir);
+    const report = await host.update(catalog, probes, NONE_GONE);
     say(`reloaded (${why}): ${describe(report)}`);
   };
   const scheduleReload = (why: string) => {
@@ -146,15 +159,39 @@ async function runResolver(options: ResolverOptions, load: Load): Promise<void> 
   const onHup = () => scheduleReload('SIGHUP');
   process.on('SIGHUP', onHup);
 
+  // A worker that dies is started again (its sockets closed with it; the new one takes the same ports).
+  const watchHost = (current: ResolverHost) => {
+    void current.exited.then((exit) => {
+      if (exit.state !== 'failed' || stopping) return;
+      warn(`${exit.error}; starting it again in ${RESTART_MS} ms`);
+      restart = setTimeout(() => {
+        (async () => {
+          const next = await startHost();
+          host = next;
+          watchHost(next);
+          say(`restarted: ${describe(await next.update(catalog, probes, NONE_GONE))}`);
+        })().catch((error: unknown) => {
+          warn(`restarting failed: ${(error as Error).message}; stopping`);
+          process.exitCode = EXIT_FAILED;
+          process.kill(process.pid, 'SIGTERM');
+        });
+      }, RESTART_MS);
+    });
+  };
+
   let report: SyncReport;
   try {
-    report = await service.start();
+    const first = await startHost();
+    host = first;
+    watchHost(first);
+    report = await first.update(catalog, probes, NONE_GONE);
   } catch (error) {
-    // Another resolver serves the node (or resolver.json could not be written): nothing was bound.
+    // Another resolver serves the node (or resolver.json could not be written): nothing is served.
     process.off('SIGHUP', onHup);
-    await service.stop().catch(() => {});
+    if (stopSignal === undefined) stopping = true;
+    await host?.stop();
     warn((error as Error).message);
-    process.exitCode = EXIT_USAGE;
+    process.exitCode = error instanceof ResolverHostError && error.kind === 'refused' ? EXIT_USAGE : EXIT_FAILED;
     return;
   }
 
@@ -173,8 +210,9 @@ async function runResolver(options: ResolverOptions, load: Load): Promise<void> 
 
   const signal = await stopped;
   clearTimeout(debounce);
+  clearTimeout(restart);
   watcher?.close();
   process.off('SIGHUP', onHup);
-  await service.stop().catch((error: unknown) => warn(`stopping: ${(error as Error).message}`));
+  await host?.stop();
   say(`stopped (${signal}); resolver.json keeps the ports for the next start`);
 }

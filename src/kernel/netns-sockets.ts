@@ -10,7 +10,8 @@ import type net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { type HelperMessage, RESOLVER_ADDRESS, helperArgs, isHelperMessage } from './bind-protocol.js';
 import { ExecError, type Runner, spawnWithIpc } from './exec.js';
-import { namespaceExists } from './env.js';
+import { namespaceExists, namespaceId } from './env.js';
+import type { NamespaceId } from './types.js';
 
 export { RESOLVER_ADDRESS } from './bind-protocol.js';
 
@@ -21,6 +22,13 @@ export interface ResolverPorts {
 
 export interface NamespaceSockets {
   readonly netns: string;
+  /**
+   * Which namespace the sockets live in (device and inode of the namespace file).
+   * The path alone can come to name another namespace (`ip netns delete` then
+   * `add`, a pid reused): comparing this with the path's id now says whether these
+   * sockets still serve the namespace the path names.
+   */
+  readonly id: NamespaceId;
   readonly udp: dgram.Socket;
   readonly tcp: net.Server;
   readonly ports: ResolverPorts;
@@ -32,7 +40,11 @@ export interface NamespaceSockets {
   readonly warnings: readonly string[];
 }
 
-export type BindErrorKind = 'no-namespace' | 'address' | 'in-use' | 'timeout' | 'helper';
+/**
+ * `no-namespace`: the path names no namespace (never did, or it is gone);
+ * `replaced`: the path came to name another namespace while binding (tried again, it binds there).
+ */
+export type BindErrorKind = 'no-namespace' | 'replaced' | 'address' | 'in-use' | 'timeout' | 'helper';
 
 export class BindError extends Error {
   constructor(readonly netns: string, readonly kind: BindErrorKind, message: string) {
@@ -66,7 +78,8 @@ function kindOf(code: string): BindErrorKind {
  * source port is not held on the old port by a stale NAT mapping.
  */
 export async function bindInNamespace(netns: string, options: BindOptions = {}): Promise<NamespaceSockets> {
-  if (!(await namespaceExists(netns))) throw new BindError(netns, 'no-namespace', 'the namespace does not exist');
+  const id = (await namespaceExists(netns)) ? await namespaceId(netns) : undefined;
+  if (id === undefined) throw new BindError(netns, 'no-namespace', 'the namespace does not exist');
   const wanted = options.wanted ?? { udp: 0, tcp: 0 };
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const started = performance.now();
@@ -121,6 +134,15 @@ export async function bindInNamespace(netns: string, options: BindOptions = {}):
     throw new BindError(netns, 'helper', new ExecError(result).message);
   }
 
+  // nsenter opened the path after the id was read: make sure it was the same namespace.
+  const after = await namespaceId(netns).catch(() => undefined);
+  if (after !== id) {
+    udp.close();
+    tcp.close();
+    if (after === undefined) throw new BindError(netns, 'no-namespace', 'the namespace vanished');
+    throw new BindError(netns, 'replaced', 'the path came to name another namespace while binding');
+  }
+
   const warnings: string[] = [];
   if (loDown) warnings.push(`namespace ${netns}: lo is down: 127.0.0.11 is bound, but unreachable until lo is up`);
   if (changed && options.runner !== undefined) {
@@ -130,7 +152,7 @@ export async function bindInNamespace(netns: string, options: BindOptions = {}):
       warnings.push((error as Error).message);
     }
   }
-  return { netns, udp, tcp, ports, changed, durationMs: performance.now() - started, warnings };
+  return { netns, id, udp, tcp, ports, changed, durationMs: performance.now() - started, warnings };
 }
 
 /**

@@ -37,6 +37,8 @@ export interface ResolverOptions {
   readonly upstreamTimeoutMs?: number;
   /** [0, 1): shuffles multi-address answers; tests may pin it. */
   readonly random?: () => number;
+  /** Told how long each forward took, from sending upstream to its reply or SERVFAIL (for vipmesh_dns_forward_duration_seconds). */
+  readonly onForward?: (seconds: number) => void;
 }
 
 export interface Resolver extends Answerer {
@@ -70,6 +72,7 @@ export function createResolver(options: ResolverOptions): Resolver {
   const maxForwards = options.maxConcurrentForwards ?? DEFAULT_MAX_CONCURRENT_FORWARDS;
   const timeoutMs = options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
   const random = options.random ?? Math.random;
+  const onForward = options.onForward;
   const counters = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
   let inFlight = 0;
   const pool = createUpstreamPool();
@@ -112,8 +115,10 @@ export function createResolver(options: ResolverOptions): Resolver {
       return { bytes: buildReply(query.bytes, parsed, RCODE_REFUSED, [], limit), outcome: 'refused' };
     }
     inFlight++;
+    const started = performance.now();
     try {
       const result = await forward(query.bytes, parsed.questionEnd, query.transport, upstreams, { timeoutMs, exchangeUdp: pool.exchange });
+      onForward?.((performance.now() - started) / 1000);
       if (result.kind === 'failed') {
         return { bytes: buildReply(query.bytes, parsed, RCODE_SERVFAIL, [], limit), outcome: 'servfail' };
       }

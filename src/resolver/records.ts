@@ -97,9 +97,43 @@ const NO_VIEW: Lookup = { kind: 'no-view' };
 const UNKNOWN: Lookup = { kind: 'unknown' };
 const NODATA: Lookup = { kind: 'nodata' };
 
-export function buildRecords(catalog: Catalog, node: string, probes: ReadonlyMap<string, boolean>): Records {
+/**
+ * What the records are built from. `gone` holds namespaces known to be gone (the
+ * task's process died, the namespace was deleted) while the catalog still lists
+ * their tasks running: such a local task is treated as not serving (SPEC §5) —
+ * no answers about it, and no view for it — without the catalog being rewritten.
+ */
+export interface RecordsInput {
+  readonly catalog: Catalog;
+  readonly node: string;
+  readonly probes: ReadonlyMap<string, boolean>;
+  readonly gone?: ReadonlySet<string>;
+}
+
+/** Entries handled between two yields of buildRecordsInSteps. */
+const STEP = 256;
+
+export function buildRecords(catalog: Catalog, node: string, probes: ReadonlyMap<string, boolean>, gone?: ReadonlySet<string>): Records {
+  const steps = buildRecordsInSteps({ catalog, node, probes, ...(gone === undefined ? {} : { gone }) });
+  for (;;) {
+    const step = steps.next();
+    if (step.done === true) return step.value;
+  }
+}
+
+/**
+ * buildRecords cut into steps: it yields every few hundred entries, so whoever
+ * drives it can answer queries between steps (a 10 000-service catalog takes
+ * about half a second to build, too long to hold a resolver's event loop).
+ * The catalog must not change while the steps run.
+ */
+export function* buildRecordsInSteps(input: RecordsInput): Generator<void, Records, void> {
+  const { catalog, node, probes } = input;
+  const gone = input.gone ?? NOTHING_GONE;
   const tasks = Object.values(catalog.tasks);
-  const views = viewNetworks(catalog, node, tasks);
+  yield;
+  const isGone = (task: Task) => task.node === node && gone.has(task.netns);
+  const views = viewNetworks(catalog, node, tasks, isGone);
   const needed = new Set<string>();
   for (const networks of views.values()) for (const network of networks) needed.add(network);
 
@@ -112,16 +146,19 @@ export function buildRecords(catalog: Catalog, node: string, probes: ReadonlyMap
       name, family: network.family, names: new Map(), suffix: `.${name.toLowerCase()}`, qualified: null, reverse: new Map(), ptrCache: new Map(),
     });
   }
+  yield;
 
   // service → network → its serving tasks' address records there (in catalog order: answers are shuffled)
   const taskRecords = new Map<string, Map<string, LocalRecord[]>>();
-  for (const task of tasks) {
+  for (let i = 0; i < tasks.length; i++) {
+    if (i % STEP === STEP - 1) yield;
+    const task = tasks[i]!;
     let taskKey: string | undefined;
     for (const networkName in task.addresses) {
       const table = tables.get(networkName);
       if (table === undefined) continue;
       if (taskKey === undefined) {
-        if (!serves(catalog, task, node, probes)) break;
+        if (!serves(catalog, task, node, probes) || isGone(task)) break;
         taskKey = task.name.toLowerCase();
       }
       const record = addressRecord(task.addresses[networkName]!);
@@ -137,7 +174,10 @@ export function buildRecords(catalog: Catalog, node: string, probes: ReadonlyMap
     }
   }
 
-  for (const service of Object.values(catalog.services)) {
+  const services = Object.values(catalog.services);
+  for (let i = 0; i < services.length; i++) {
+    if (i % STEP === STEP - 1) yield;
+    const service = services[i]!;
     const serviceKeys = [service.name, ...service.aliases].map((n) => n.toLowerCase());
     // tasks.<alias> too: an alias stands for the service in every name it has.
     const tasksKeys = serviceKeys.map((n) => `tasks.${n}`);
@@ -166,10 +206,22 @@ export function buildRecords(catalog: Catalog, node: string, probes: ReadonlyMap
   return new Snapshot(viewTables, { views: viewTables.size, networks: tables.size, names });
 }
 
+const NOTHING_GONE: ReadonlySet<string> = new Set();
+
+/** The namespaces of the running local tasks, sorted: where the resolver serves (a view each, unless gone). */
+export function localNamespaces(catalog: Catalog, node: string): string[] {
+  const out = new Set<string>();
+  for (const name in catalog.tasks) {
+    const task = catalog.tasks[name]!;
+    if (task.node === node && task.state === 'running') out.add(task.netns);
+  }
+  return [...out].sort(compareText);
+}
+
 /** netns → the non-ingress networks of the running local task there, in name order. */
-function viewNetworks(catalog: Catalog, node: string, tasks: readonly Task[]): Map<string, string[]> {
+function viewNetworks(catalog: Catalog, node: string, tasks: readonly Task[], isGone: (task: Task) => boolean): Map<string, string[]> {
   const views = new Map<string, string[]>();
-  const local = tasks.filter((t) => t.node === node && t.state === 'running').sort((a, b) => compareText(a.name, b.name));
+  const local = tasks.filter((t) => t.node === node && t.state === 'running' && !isGone(t)).sort((a, b) => compareText(a.name, b.name));
   for (const task of local) {
     // Validation keeps namespaces unique per task; should two share one, the first by name keeps it.
     if (views.has(task.netns)) continue;

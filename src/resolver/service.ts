@@ -1,36 +1,54 @@
-// The resolver as a service: one process serves the embedded DNS (127.0.0.11) in
-// every running local task's namespace. Given the catalog it builds the record
-// snapshot and swaps it whole on every change; binds sockets in namespaces that
-// appear (a few at a time; one failing never stops the others, and is retried);
-// closes those of tasks that leave; records the ports in resolver.json, which
-// plan and reconcile read to program the DNAT 127.0.0.11:53 → those ports; and
-// points named namespaces (/run/netns/NAME) at 127.0.0.11 through
-// /etc/netns/NAME/resolv.conf, which `ip netns exec` mounts.
+// The resolver as a service: it serves the embedded DNS (127.0.0.11) in every
+// running local task's namespace. Given the catalog (and the probe verdicts, and
+// the namespaces known to be gone) it builds the record snapshot — in steps, so
+// the loop keeps answering — and swaps it whole; then it brings the sockets to
+// match: binds namespaces that appear (a few at a time; one failing never stops
+// the others, and is retried with back-off), closes those of tasks that leave or
+// whose namespace is gone, records the ports in resolver.json (plan and
+// reconcile program the DNAT 127.0.0.11:53 → those ports from it), and points
+// named namespaces at 127.0.0.11 through /etc/netns/NAME/resolv.conf.
 //
-// Used by `vipmesh resolver` (standalone) and by the agent.
-import { mkdir, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+// A namespace that is gone while the catalog still lists its task running (the
+// process died, `ip netns delete`) is out of DNS at once and its sockets are
+// closed: a socket holds its namespace, and the kernel frees a namespace only
+// once nothing holds it. The agent says which namespaces it knows to be gone;
+// the service finds others itself where that is cheap: a bind that finds no
+// namespace, and a stat of each served path every few seconds (a path that now
+// names another namespace gets its sockets bound again there).
+//
+// Each namespace is in one state (Slot); every sync — asked by update(), or by
+// the service's own timer for retries and checks — runs through one scheduler.
+// Used by the resolver worker (worker.ts), which the agent and `vipmesh
+// resolver` drive through host.ts.
 import type { Catalog } from '../catalog/types.js';
+import { namespaceExists, namespaceId } from '../kernel/env.js';
 import type { Runner } from '../kernel/exec.js';
-import { namespaceExists } from '../kernel/env.js';
-import { type BindOptions, type NamespaceSockets, type ResolverPorts, bindInNamespace } from '../kernel/netns-sockets.js';
-import { RESOLVER_FILE, runDir as defaultRunDir } from '../state/runtime.js';
-import { isRecord, processAlive, readJson } from '../state/util.js';
+import { type BindOptions, BindError, type NamespaceSockets, type ResolverPorts, bindInNamespace } from '../kernel/netns-sockets.js';
+import type { NamespaceId } from '../kernel/types.js';
+import { runDir as defaultRunDir } from '../state/runtime.js';
 import { type Resolver, createResolver } from './answer.js';
-import { buildRecords } from './records.js';
+import { createPortsFile, readPreviousPorts } from './ports-file.js';
+import { EMPTY_RECORDS, type Records, buildRecordsInSteps, localNamespaces } from './records.js';
+import { createResolvConfs } from './resolv-conf.js';
+import { createScheduler, runInSteps } from './scheduler.js';
 import { type ServeLimits, type Served, serveNamespace } from './serve.js';
 import type { Upstream } from './types.js';
+
+export { namedNamespace, resolvConfText } from './resolv-conf.js';
+export { readPreviousPorts } from './ports-file.js';
 
 export type LogLevel = 'info' | 'warn' | 'error';
 export type Log = (level: LogLevel, message: string) => void;
 
 export type BindFn = (netns: string, options: BindOptions) => Promise<NamespaceSockets>;
+/** The namespace a path names now (device:inode), or undefined when it names none; rejects when it cannot tell. */
+export type IdentifyFn = (netns: string) => Promise<NamespaceId | undefined>;
+
+/** What a path names, for the checks: a namespace, none, or it cannot tell (then nothing is changed). */
+const UNKNOWN = Symbol('unknown');
 
 export interface ResolverServiceOptions {
-  readonly catalog: Catalog;
   readonly node: string;
-  /** Local task name → the agent's probe verdict (health.json). */
-  readonly probes?: ReadonlyMap<string, boolean>;
   readonly upstreams: readonly Upstream[];
   /** The host's search list, repeated in the resolv.conf written for named namespaces. */
   readonly search?: readonly string[];
@@ -42,35 +60,57 @@ export interface ResolverServiceOptions {
   readonly runner?: Runner;
   /** How sockets are bound (default: bindInNamespace; tests may inject). */
   readonly bind?: BindFn;
+  /** How a path's namespace is identified (default: its device and inode; tests may inject). */
+  readonly identify?: IdentifyFn;
   /** Namespaces bound at once (each bind starts a short-lived helper process). */
   readonly concurrency?: number;
   /** After a failed bind, try again this much later, backing off while it keeps failing (0: only on the next update). */
   readonly retryMs?: number;
+  /** How often every served namespace is checked to be still there (0: only when a sync runs anyway). */
+  readonly checkMs?: number;
   readonly limits?: Partial<ServeLimits>;
   readonly maxConcurrentForwards?: number;
   readonly upstreamTimeoutMs?: number;
+  /** Told how long each forwarded query took (seconds). */
+  readonly onForward?: (seconds: number) => void;
+  /** Told the report of each sync the service ran on its own (a retry, a check that found a change); update() returns its own. */
+  readonly onSync?: (report: SyncReport) => void;
   readonly log?: Log;
+}
+
+/** What the service serves from. */
+export interface ResolverInput {
+  readonly catalog: Catalog;
+  /** Local task name → the agent's probe verdict (health.json). */
+  readonly probes: ReadonlyMap<string, boolean>;
+  /** Namespaces the agent knows to be gone while the catalog still lists their tasks running. */
+  readonly gone: ReadonlySet<string>;
 }
 
 export interface BindFailure {
   readonly netns: string;
   readonly message: string;
+  /** Nothing is there (the namespace is gone, or not made yet): its task is out of DNS until a bind works. */
+  readonly gone: boolean;
 }
 
 export interface SyncReport {
   /** Namespaces bound by this sync, with their ports and how long the bind took. */
   readonly bound: readonly { readonly netns: string; readonly ports: ResolverPorts; readonly ms: number; readonly changed: boolean }[];
+  /** Namespaces whose sockets this sync closed: their task left, their namespace is gone, or the path names another namespace now. */
   readonly closed: readonly string[];
   readonly failed: readonly BindFailure[];
+  /** Namespaces this sync found gone by itself (a check or a bind found nothing there). */
+  readonly gone: readonly string[];
   /** Namespaces served after this sync. */
   readonly serving: number;
 }
 
 export interface ResolverService {
-  /** Reads resolver.json (to take the same ports again), binds every namespace, writes resolver.json. */
-  start(): Promise<SyncReport>;
-  /** A new catalog (and probes): answers change at once; sockets follow. */
-  update(catalog: Catalog, probes?: ReadonlyMap<string, boolean>): Promise<SyncReport>;
+  /** Reads resolver.json, to take the same ports again; throws when another live resolver owns it. update() does it if not done. */
+  start(): Promise<void>;
+  /** New input: answers change as soon as the snapshot is built; sockets follow. */
+  update(input: ResolverInput): Promise<SyncReport>;
   setUpstreams(upstreams: readonly Upstream[], search?: readonly string[]): void;
   /** Namespace → the ports served there. */
   readonly ports: () => ReadonlyMap<string, ResolverPorts>;
@@ -78,75 +118,27 @@ export interface ResolverService {
   readonly resolver: Resolver;
   /** Per-namespace socket counters. */
   readonly served: () => ReadonlyMap<string, Served>;
+  /** The snapshot answers come from now. */
+  readonly records: () => Records;
   /** Closes every socket. resolver.json stays, with the ports, for the next start to take again. */
   stop(): Promise<void>;
   /** Removes every /etc/netns/NAME/resolv.conf this service wrote (for cleanup). */
   removeResolvConfs(): Promise<void>;
 }
 
+/** One namespace the service looks after. */
+type Slot =
+  /** A bind is in flight (a sync is waiting for it). */
+  | { readonly state: 'binding' }
+  | { readonly state: 'serving'; readonly served: Served; readonly ports: ResolverPorts; readonly id: NamespaceId }
+  /** The last bind failed; tried again at `retryAt` or on the next update. `gone`: nothing was there. */
+  | { readonly state: 'failed'; readonly message: string; readonly gone: boolean; readonly streak: number; readonly retryAt: number };
+
 const DEFAULT_CONCURRENCY = 8;
 const DEFAULT_RETRY_MS = 5_000;
+const DEFAULT_CHECK_MS = 2_000;
 const MAX_RETRY_FACTOR = 12; // 5 s doubling up to one minute
-const MARKER = '# vipmesh: the embedded DNS of this task; vipmesh removes this file when the task leaves';
-
-/** NAME for /run/netns/NAME (what `ip netns` manages), otherwise null. */
-export function namedNamespace(netns: string): string | null {
-  const match = /^(?:\/var)?\/run\/netns\/([^/]+)$/.exec(netns);
-  return match === null || match[1] === '.' || match[1] === '..' ? null : match[1]!;
-}
-
-/** What a task's resolv.conf says: Docker's choice (ndots:0, the host's search list). */
-export function resolvConfText(search: readonly string[]): string {
-  const lines = [MARKER];
-  if (search.length > 0) lines.push(`search ${search.join(' ')}`);
-  lines.push('nameserver 127.0.0.11', 'options ndots:0');
-  return lines.join('\n') + '\n';
-}
-
-/**
- * resolver.json as a previous run left it: the ports to take again. Throws when
- * another live resolver owns it (two resolvers would fight over the DNAT).
- */
-export async function readPreviousPorts(dir: string): Promise<Map<string, ResolverPorts>> {
-  const ports = new Map<string, ResolverPorts>();
-  const data = await readJson(join(dir, RESOLVER_FILE));
-  if (!isRecord(data)) return ports;
-  const pid = data['pid'];
-  if (typeof pid === 'number' && pid !== process.pid && processAlive(pid) && (await looksLikeUs(pid))) {
-    throw new Error(`another vipmesh resolver (pid ${pid}) serves this node (${join(dir, RESOLVER_FILE)}); stop it first`);
-  }
-  const namespaces = data['namespaces'];
-  if (!isRecord(namespaces)) return ports;
-  const isPort = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0 && (v as number) < 65536;
-  for (const [netns, entry] of Object.entries(namespaces)) {
-    if (isRecord(entry) && isPort(entry['udp']) && isPort(entry['tcp'])) ports.set(netns, { udp: entry['udp'], tcp: entry['tcp'] });
-  }
-  return ports;
-}
-
-// After a reboot or a crash the recorded pid may belong to an unrelated program.
-async function looksLikeUs(pid: number): Promise<boolean> {
-  try {
-    const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
-    return cmdline.some((arg) => /(^|\/)(node|vipmesh)[^/]*$/.test(arg));
-  } catch {
-    return true; // cannot tell: assume it is
-  }
-}
-
-async function writeAtomic(file: string, text: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, text, { mode: 0o644 });
-  await rename(tmp, file);
-}
-
-async function readText(file: string): Promise<string | undefined> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
+const EMPTY_REPORT: SyncReport = { bound: [], closed: [], failed: [], gone: [], serving: 0 };
 
 async function pool<T>(items: readonly T[], size: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -156,197 +148,221 @@ async function pool<T>(items: readonly T[], size: number, work: (item: T) => Pro
   await Promise.all(Array.from({ length: Math.min(size, items.length) }, worker));
 }
 
+/** A stale file left under /run/netns after an unmount is no namespace: only an nsfs file is. */
+async function identifyNamespace(netns: string): Promise<NamespaceId | undefined> {
+  return (await namespaceExists(netns)) ? namespaceId(netns) : undefined;
+}
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
 export function createResolverService(options: ResolverServiceOptions): ResolverService {
-  const dir = options.runDir ?? defaultRunDir();
-  const etcNetns = options.etcNetns ?? '/etc/netns';
   const bind: BindFn = options.bind ?? bindInNamespace;
+  const identify: IdentifyFn = options.identify ?? identifyNamespace;
   const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
   const retryMs = options.retryMs ?? DEFAULT_RETRY_MS;
+  const checkMs = options.checkMs ?? DEFAULT_CHECK_MS;
   const log: Log = options.log ?? (() => {});
-  let catalog = options.catalog;
-  let probes: ReadonlyMap<string, boolean> = options.probes ?? new Map();
-  let search: readonly string[] = options.search ?? [];
-  let records = buildRecords(catalog, options.node, probes);
+  const warn = (message: string) => log('warn', message);
+  const resolvConfs = createResolvConfs(options.etcNetns ?? '/etc/netns', warn);
+  const writePorts = createPortsFile(options.runDir ?? defaultRunDir());
   const resolver = createResolver({
-    records,
+    records: EMPTY_RECORDS,
     upstreams: options.upstreams,
     ...(options.maxConcurrentForwards === undefined ? {} : { maxConcurrentForwards: options.maxConcurrentForwards }),
     ...(options.upstreamTimeoutMs === undefined ? {} : { upstreamTimeoutMs: options.upstreamTimeoutMs }),
+    ...(options.onForward === undefined ? {} : { onForward: options.onForward }),
   });
 
-  const served = new Map<string, { served: Served; ports: ResolverPorts }>();
-  /** Ports a previous run held, taken again on first bind. */
-  let previous = new Map<string, ResolverPorts>();
-  /** Namespaces whose resolv.conf is ours, by name. */
-  const written = new Set<string>();
+  let search: readonly string[] = options.search ?? [];
+  /** The newest input, and whether a sync has taken it yet. */
+  let input: { readonly value: ResolverInput; readonly taken: boolean } | undefined;
+  let records: Records = EMPTY_RECORDS;
+  /** What `records` was built from: the catalog, and a key of the probes and of every gone namespace. */
+  let built: { readonly catalog: Catalog; readonly key: string } | undefined;
+  /** The namespaces to serve for an input (its running local tasks' but the gone), listed once per input. */
+  let wanted: { readonly input: ResolverInput; readonly namespaces: ReadonlySet<string> } | undefined;
+  const slots = new Map<string, Slot>();
+  /** Ports a previous run held (resolver.json), asked for again at the next bind of each namespace. */
+  let reclaim = new Map<string, ResolverPorts>();
+  let claimed: Promise<void> | undefined;
   let stopped = false;
-  let retryTimer: NodeJS.Timeout | undefined;
-  let lastWritten: string | undefined;
-  /** Namespaces that failed to bind → the last reason given. */
-  const failures = new Map<string, string>();
-  let retryStreak = 0;
 
-  async function writeResolvConf(netns: string): Promise<void> {
-    const name = namedNamespace(netns);
-    if (name === null) return;
-    const file = join(etcNetns, name, 'resolv.conf');
-    const text = resolvConfText(search);
-    const existing = await readText(file);
-    if (existing === text) {
-      written.add(name);
-      return;
-    }
-    if (existing !== undefined && !existing.startsWith(MARKER)) {
-      log('warn', `resolver: ${file} exists and is not vipmesh's; leaving it (that namespace may not use 127.0.0.11)`);
-      return;
-    }
-    await mkdir(dirname(file), { recursive: true, mode: 0o755 });
-    await writeAtomic(file, text);
-    written.add(name);
+  const serving = (): [string, Extract<Slot, { state: 'serving' }>][] =>
+    [...slots].flatMap(([netns, slot]) => (slot.state === 'serving' ? [[netns, slot] as [string, typeof slot]] : []));
+  const foundGone = (): string[] =>
+    [...slots].flatMap(([netns, slot]) => (slot.state === 'failed' && slot.gone ? [netns] : [])).sort();
+
+  // A rebuild of a big catalog costs the worker half a second of steps: done
+  // only when what the records depend on changed, not for every update.
+  async function rebuild(current: ResolverInput): Promise<void> {
+    const gone = new Set([...current.gone, ...foundGone()]);
+    const key = JSON.stringify([[...current.probes].sort(), [...gone].sort()]);
+    if (built !== undefined && built.catalog === current.catalog && built.key === key) return;
+    const next = await runInSteps(buildRecordsInSteps({ catalog: current.catalog, node: options.node, probes: current.probes, gone }));
+    records = next;
+    resolver.setRecords(next); // answers change now; sockets follow
+    built = { catalog: current.catalog, key };
   }
 
-  async function removeResolvConf(netns: string): Promise<void> {
-    const name = namedNamespace(netns);
-    if (name === null) return;
-    const file = join(etcNetns, name, 'resolv.conf');
-    const existing = await readText(file);
-    written.delete(name);
-    if (existing === undefined || !existing.startsWith(MARKER)) return; // not ours (any more)
-    await rm(file, { force: true });
-    // The directory goes too once empty; anything else someone keeps there stays.
-    await rmdir(dirname(file)).catch(() => {});
+  function wantedBy(current: ResolverInput): ReadonlySet<string> {
+    if (wanted?.input !== current) {
+      const namespaces = new Set(localNamespaces(current.catalog, options.node).filter((netns) => !current.gone.has(netns)));
+      wanted = { input: current, namespaces };
+    }
+    return wanted.namespaces;
   }
 
-  /**
-   * Removes our resolv.conf of named namespaces that no longer exist: tasks that
-   * left while no resolver ran (`ip netns delete` leaves /etc/netns/NAME behind).
-   * Only a vanished namespace's file goes, so resolvers with other catalogs
-   * sharing /etc/netns never take each other's.
-   */
-  async function sweepStale(): Promise<void> {
-    let names: string[];
+  /** Is each served namespace still the one its sockets are in? Is a gone one back? */
+  async function check(report: { closed: string[]; gone: string[] }): Promise<void> {
+    const look = (netns: string) => identify(netns).catch(() => UNKNOWN);
+    for (const [netns, slot] of [...slots]) {
+      // Back (made again, or made at last): bound by this sync rather than at its next retry.
+      if (slot.state !== 'failed' || !slot.gone) continue;
+      const id = await look(netns);
+      if (id !== undefined && id !== UNKNOWN) slots.set(netns, { ...slot, retryAt: 0 });
+    }
+    const now = await Promise.all(serving().map(async ([netns, slot]) => [netns, slot, await look(netns)] as const));
+    for (const [netns, slot, id] of now) {
+      if (id === slot.id || id === UNKNOWN) continue;
+      await slot.served.close();
+      report.closed.push(netns);
+      if (id === undefined) {
+        log('warn', `resolver: ${netns}: the namespace is gone; its task is out of DNS and its sockets are closed`);
+        slots.set(netns, { state: 'failed', message: 'the namespace is gone', gone: true, streak: 1, retryAt: Date.now() + retryMs });
+        report.gone.push(netns);
+      } else {
+        // The path names another namespace now (deleted and made again, a pid reused): bind there, on the same ports.
+        log('info', `resolver: ${netns}: the path names another namespace now; binding there`);
+        slots.delete(netns);
+        reclaim.set(netns, slot.ports);
+      }
+    }
+  }
+
+  async function bindOne(netns: string, update: boolean, report: { bound: SyncReport['bound'][number][]; failed: BindFailure[]; gone: string[] }): Promise<void> {
+    const before = slots.get(netns);
+    slots.set(netns, { state: 'binding' });
+    const want = reclaim.get(netns);
+    let sockets: NamespaceSockets;
     try {
-      names = await readdir(etcNetns);
-    } catch {
-      return; // no /etc/netns: nothing to sweep
+      sockets = await bind(netns, { ...(want === undefined ? {} : { wanted: want }), ...(options.runner ? { runner: options.runner } : {}) });
+    } catch (error) {
+      const message = messageOf(error);
+      // A bind that found nothing there: the namespace is gone (or not made yet).
+      const gone = error instanceof BindError ? error.kind === 'no-namespace' : (await identify(netns).catch(() => UNKNOWN)) === undefined;
+      const streak = before?.state === 'failed' && !update ? before.streak + 1 : 1;
+      const delay = retryMs * Math.min(2 ** (streak - 1), MAX_RETRY_FACTOR);
+      slots.set(netns, { state: 'failed', message, gone, streak, retryAt: Date.now() + delay });
+      report.failed.push({ netns, message, gone });
+      if (gone && !(before?.state === 'failed' && before.gone)) report.gone.push(netns);
+      // A namespace that stays broken is retried quietly: said once, and again when the reason changes.
+      if (before?.state !== 'failed' || before.message !== message) log('warn', `resolver: ${message} (will retry)`);
+      return;
     }
-    const servedNames = new Set([...served.keys()].map(namedNamespace));
-    for (const name of names) {
-      if (servedNames.has(name) || (await namespaceExists(`/run/netns/${name}`).catch(() => true))) continue;
-      await removeResolvConf(`/run/netns/${name}`).catch(() => {});
+    if (stopped || slots.get(netns)?.state !== 'binding') {
+      // Stopped, or the task left while its sockets were being bound.
+      sockets.udp.close();
+      sockets.tcp.close();
+      return;
     }
-  }
-
-  async function writePorts(): Promise<void> {
-    const namespaces: Record<string, ResolverPorts> = {};
-    for (const netns of [...served.keys()].sort()) namespaces[netns] = served.get(netns)!.ports;
-    const text = JSON.stringify({ pid: process.pid, namespaces }, null, 2) + '\n';
-    if (text === lastWritten) return;
-    await mkdir(dir, { recursive: true, mode: 0o755 });
-    await writeAtomic(join(dir, RESOLVER_FILE), text);
-    lastWritten = text;
+    reclaim.delete(netns);
+    if (before?.state === 'failed') log('info', `resolver: ${netns}: bound after all`);
+    for (const warning of sockets.warnings) warn(`resolver: ${warning}`);
+    if (sockets.changed && want !== undefined) {
+      log('info', `resolver: ${netns}: port ${want.udp}/${want.tcp} taken, now udp ${sockets.ports.udp} tcp ${sockets.ports.tcp}`);
+    }
+    const served = serveNamespace(sockets, {
+      netns,
+      answerer: resolver,
+      ...(options.limits === undefined ? {} : { limits: options.limits }),
+      log,
+    });
+    slots.set(netns, { state: 'serving', served, ports: sockets.ports, id: sockets.id });
+    report.bound.push({ netns, ports: sockets.ports, ms: sockets.durationMs, changed: sockets.changed });
   }
 
   async function sync(): Promise<SyncReport> {
-    if (stopped) return { bound: [], closed: [], failed: [], serving: 0 };
-    clearTimeout(retryTimer);
-    const wanted = new Set(records.namespaces);
-    const closed: string[] = [];
-    for (const [netns, entry] of served) {
-      if (wanted.has(netns)) continue;
-      served.delete(netns);
-      previous.delete(netns);
-      await entry.served.close();
-      await removeResolvConf(netns).catch((error: unknown) => log('warn', `resolver: ${(error as Error).message}`));
-      closed.push(netns);
+    if (stopped || input === undefined) return EMPTY_REPORT;
+    const current = input.value;
+    const update = !input.taken;
+    input = { value: current, taken: true };
+    const report = { bound: [] as SyncReport['bound'][number][], closed: [] as string[], failed: [] as BindFailure[], gone: [] as string[] };
+
+    await check(report);
+    await rebuild(current);
+    if (stopped) return EMPTY_REPORT;
+
+    // Namespaces to serve: every running local task's, but those the agent knows to be gone.
+    const serve = wantedBy(current);
+    for (const [netns, slot] of [...slots]) {
+      if (serve.has(netns)) continue;
+      slots.delete(netns);
+      reclaim.delete(netns);
+      if (slot.state !== 'serving') continue;
+      await slot.served.close();
+      await resolvConfs.remove(netns).catch((error: unknown) => warn(`resolver: ${messageOf(error)}`));
+      report.closed.push(netns);
     }
 
-    const bound: SyncReport['bound'][number][] = [];
-    const failed: BindFailure[] = [];
-    const missing = [...wanted].filter((netns) => !served.has(netns));
-    await pool(missing, concurrency, async (netns) => {
-      const want = previous.get(netns);
-      let sockets: NamespaceSockets;
+    const now = Date.now();
+    const due = [...serve].filter((netns) => {
+      const slot = slots.get(netns);
+      return slot === undefined || (slot.state === 'failed' && (update || slot.retryAt <= now));
+    });
+    await pool(due, concurrency, (netns) => bindOne(netns, update, report));
+    if (stopped) return EMPTY_REPORT;
+    // Binds that found a namespace gone, or one back, change who answers.
+    await rebuild(current);
+
+    // The files follow an update or a change; a timed check that found nothing leaves them be.
+    if (update || report.bound.length + report.closed.length > 0) {
+      for (const [netns] of serving()) {
+        await resolvConfs.write(netns, search).catch((error: unknown) => warn(`resolver: ${messageOf(error)}`));
+      }
+      await resolvConfs.sweep(serving().map(([netns]) => netns));
+      await writePorts(portsNow());
+    }
+
+    const retries = [...slots.values()].flatMap((slot) => (slot.state === 'failed' ? [slot.retryAt] : []));
+    if (retries.length > 0 && retryMs > 0) scheduler.wake(Math.min(...retries) - Date.now());
+    if (checkMs > 0 && slots.size > 0) scheduler.wake(checkMs);
+    return { ...report, serving: serving().length };
+  }
+
+  const portsNow = (): Map<string, ResolverPorts> => new Map(serving().map(([netns, slot]) => [netns, slot.ports]));
+
+  // A sync the service runs on its own is reported when it changed something.
+  const scheduler = createScheduler(async () => {
+    const fromUpdate = input !== undefined && !input.taken;
+    const report = await sync();
+    const changed = report.bound.length + report.closed.length + report.gone.length > 0;
+    if (!fromUpdate && changed) {
       try {
-        sockets = await bind(netns, { ...(want === undefined ? {} : { wanted: want }), ...(options.runner ? { runner: options.runner } : {}) });
+        options.onSync?.(report);
       } catch (error) {
-        const message = (error as Error).message;
-        failed.push({ netns, message });
-        // A namespace that stays broken is retried quietly: said once, and again when the reason changes.
-        if (failures.get(netns) !== message) log('warn', `resolver: ${message} (will retry)`);
-        failures.set(netns, message);
-        return;
+        warn(`resolver: reporting a sync failed: ${messageOf(error)}`);
       }
-      if (stopped || !new Set(records.namespaces).has(netns)) {
-        // Stopped, or the task left while its sockets were being bound.
-        sockets.udp.close();
-        sockets.tcp.close();
-        return;
-      }
-      previous.delete(netns);
-      if (failures.delete(netns)) log('info', `resolver: ${netns}: bound after all`);
-      for (const warning of sockets.warnings) log('warn', `resolver: ${warning}`);
-      if (sockets.changed && want !== undefined) {
-        log('info', `resolver: ${netns}: port ${want.udp}/${want.tcp} taken, now udp ${sockets.ports.udp} tcp ${sockets.ports.tcp}`);
-      }
-      const entry = {
-        served: serveNamespace(sockets, {
-          netns,
-          answerer: resolver,
-          ...(options.limits === undefined ? {} : { limits: options.limits }),
-          log,
-        }),
-        ports: sockets.ports,
-      };
-      served.set(netns, entry);
-      bound.push({ netns, ports: sockets.ports, ms: sockets.durationMs, changed: sockets.changed });
-    });
-
-    for (const netns of served.keys()) {
-      await writeResolvConf(netns).catch((error: unknown) => log('warn', `resolver: ${(error as Error).message}`));
     }
-    await sweepStale();
-    if (!stopped) await writePorts();
-    for (const netns of failures.keys()) if (!wanted.has(netns)) failures.delete(netns);
-    // Retries back off while the same namespaces keep failing (up to 12x the base); an update resets them.
-    retryStreak = failed.length > 0 ? retryStreak + 1 : 0;
-    if (failed.length > 0 && retryMs > 0 && !stopped) {
-      const delay = retryMs * Math.min(2 ** (retryStreak - 1), MAX_RETRY_FACTOR);
-      retryTimer = setTimeout(() => void schedule().catch(() => {}), delay);
-    }
-    return { bound, closed, failed, serving: served.size };
-  }
+    return report;
+  });
 
-  // Syncs run one at a time; requests that arrive meanwhile share the next one,
-  // which sees the latest catalog.
-  let tail: Promise<unknown> = Promise.resolve();
-  let queued: Promise<SyncReport> | null = null;
-  function schedule(): Promise<SyncReport> {
-    if (queued !== null) return queued;
-    const run = tail.then(() => {
-      queued = null;
-      return sync();
+  const start = (): Promise<void> => {
+    claimed ??= readPreviousPorts(options.runDir ?? defaultRunDir()).then((previous) => {
+      reclaim = previous;
     });
-    queued = run;
-    tail = run.catch(() => {});
-    return run;
-  }
+    return claimed;
+  };
 
   return {
     resolver,
-    ports: () => new Map([...served].map(([netns, entry]) => [netns, entry.ports])),
-    served: () => new Map([...served].map(([netns, entry]) => [netns, entry.served])),
-    async start() {
-      previous = await readPreviousPorts(dir);
-      return schedule();
-    },
-    update(next, nextProbes) {
-      catalog = next;
-      if (nextProbes !== undefined) probes = nextProbes;
-      records = buildRecords(catalog, options.node, probes);
-      resolver.setRecords(records); // answers change now; binding new namespaces may take longer
-      retryStreak = 0;
-      return schedule();
+    ports: portsNow,
+    served: () => new Map(serving().map(([netns, slot]) => [netns, slot.served])),
+    records: () => records,
+    start,
+    async update(next) {
+      await start();
+      input = { value: next, taken: false };
+      return scheduler.request();
     },
     setUpstreams(upstreams, nextSearch) {
       resolver.setUpstreams(upstreams);
@@ -354,15 +370,11 @@ export function createResolverService(options: ResolverServiceOptions): Resolver
     },
     async stop() {
       stopped = true;
-      clearTimeout(retryTimer);
-      await tail;
-      const entries = [...served.values()];
-      served.clear();
-      await Promise.all(entries.map((entry) => entry.served.close()));
+      await scheduler.stop();
+      const open = serving();
+      slots.clear();
+      await Promise.all(open.map(([, slot]) => slot.served.close()));
     },
-    async removeResolvConfs() {
-      const names = [...written];
-      await Promise.all(names.map((name) => removeResolvConf(join('/run/netns', name))));
-    },
+    removeResolvConfs: () => resolvConfs.removeAll(),
   };
 }

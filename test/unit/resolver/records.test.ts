@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import { validateCatalog } from '../../../src/catalog/validate.js';
-import { buildRecords, EMPTY_RECORDS, type Lookup, type Records } from '../../../src/resolver/records.js';
-import { syntheticCatalog } from '../../../bench/synthetic.js';
+import { buildRecords, buildRecordsInSteps, EMPTY_RECORDS, localNamespaces, type Lookup, type Records } from '../../../src/resolver/records.js';
+import { syntheticCatalog, taskName } from '../../../bench/synthetic.js';
 import { catalogOf } from '../../helpers/catalog.js';
 import { BULK, CLIENT, CLUSTER, NODE, sorted } from './helpers.js';
 
@@ -216,4 +216,41 @@ test('a 10k-service catalog builds and answers right (its build time is in bench
   // svc-00000 is on net-0 with the first local task; its VIP is the first address there
   assert.deepEqual(data(big.lookup(netns, 'svc-00000', A)), ['10.1.0.2']);
   assert.equal(data(big.lookup(netns, 'tasks.svc-00000', A)).length, 3);
+});
+
+test('a local task whose namespace is gone does not serve: out of every answer, no view of its own; the catalog is untouched', () => {
+  const gone = buildRecords(catalog, NODE, new Map(), new Set(['/run/netns/web1', '/run/netns/peers1']));
+  assert.deepEqual(data(gone.lookup(CLIENT, 'tasks.web', A)), ['10.0.1.12']);
+  assert.equal(kind(gone, CLIENT, 'web.1.a', A), 'unknown', 'its name is no name of ours');
+  assert.deepEqual(data(gone.lookup(CLIENT, 'peers', A)), ['10.0.1.32'], 'dnsrr answers without it');
+  assert.deepEqual(data(gone.lookup(CLIENT, 'web', A)), ['10.0.1.2'], 'the VIP stays: the service has other tasks');
+  assert.equal(kind(gone, CLIENT, '11.1.0.10.in-addr.arpa', PTR), 'unknown', 'nor does its address answer PTR');
+  assert.equal(kind(gone, '/run/netns/web1', 'web', A), 'no-view');
+  assert.ok(!gone.namespaces.includes('/run/netns/web1'));
+  assert.ok(!gone.namespaces.includes('/run/netns/peers1'));
+  assert.deepEqual(localNamespaces(catalog, NODE), [...records.namespaces], 'every running local task still has its namespace listed');
+  // A path is a local namespace: a remote task that happens to use the same path is no concern of this node's.
+  const remote = buildRecords(catalog, NODE, new Map(), new Set(['/run/netns/web2']));
+  assert.deepEqual(data(remote.lookup(CLIENT, 'tasks.web', A)), ['10.0.1.11', '10.0.1.12']);
+});
+
+test('built in steps, the snapshot answers as one built at once, and the steps are small', () => {
+  const raw = syntheticCatalog({ services: 2_000, tasksPerService: 3, networks: 5, localTasks: 20 });
+  const validated = validateCatalog(raw);
+  assert.ok(validated.ok);
+  if (!validated.ok) return;
+  const steps = buildRecordsInSteps({ catalog: validated.catalog, node: 'node-0', probes: new Map() });
+  let yields = 0;
+  let step = steps.next();
+  for (; step.done !== true; step = steps.next()) yields++;
+  const stepped = step.value;
+  const whole = buildRecords(validated.catalog, 'node-0', new Map());
+  assert.ok(yields >= (2_000 * 3 + 2_000) / 256, `it yields every few hundred entries: ${yields} yields`);
+  assert.deepEqual(stepped.stats, whole.stats);
+  assert.deepEqual(stepped.namespaces, whole.namespaces);
+  for (const netns of whole.namespaces.slice(0, 5)) {
+    for (const name of ['svc-00000', 'tasks.svc-00001', taskName(2, 1), 'nothing-here']) {
+      assert.deepEqual(stepped.lookup(netns, name, A), whole.lookup(netns, name, A), `${netns} ${name}`);
+    }
+  }
 });
