@@ -21,7 +21,7 @@ import { readNodeFacts, readProbes } from '../state/runtime.js';
 import { acquireLock, type NodeLock } from '../state/store.js';
 import { release } from 'node:os';
 import { type Clock, systemClock } from './clock.js';
-import { type AgentDns, startInProcessDns } from './dns.js';
+import { type AgentDns, startDns } from './dns.js';
 import { findGone, withoutGone } from './gone.js';
 import { type AgentHttp, type CatalogHealth, type ListenAddress, startHttp } from './http.js';
 import type { Logger } from './log.js';
@@ -138,9 +138,15 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     };
 
     // --- DNS and probes
-    const dns: AgentDns = await startInProcessDns({
+    const dns: AgentDns = await startDns({
       node, runDir, upstreams: options.upstreams,
       log: (level, message) => log[level]({ component: 'resolver' }, message),
+      onCounters: (counters) => {
+        metrics.countDnsQueries(counters.queries);
+        for (const seconds of counters.forwardSeconds) metrics.recordDnsForward(seconds);
+      },
+      // Ports the resolver bound or dropped on its own: the DNS redirect follows in a pass.
+      onSync: () => request('changed', 'resolver'),
     });
     closers.push({ what: 'the resolver', close: () => dns.stop() });
 
@@ -344,10 +350,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       address: options.listen,
       metrics: {
         contentType: metrics.contentType,
-        scrape: () => {
-          countDns();
-          return metrics.scrape();
-        },
+        // The resolver's counters arrive on their own (onCounters above).
+        scrape: () => metrics.scrape(),
       },
       health: () => {
         const status = runner?.status();
@@ -361,13 +365,6 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       onError: (error) => log.warn({ err: error.message }, 'HTTP server error'),
     });
     closers.push({ what: 'the HTTP server', close: () => http.close() });
-    let counted = dns.counters();
-    const countDns = (): void => {
-      const now = dns.counters();
-      const delta = Object.fromEntries(Object.entries(now).map(([outcome, n]) => [outcome, n - (counted[outcome as keyof typeof counted] ?? 0)]));
-      counted = now;
-      metrics.countDnsQueries(delta);
-    };
 
     log.info({
       event: 'start', node, catalog: options.catalogPath, runDir, listen: `${http.address.host.includes(':') ? `[${http.address.host}]` : http.address.host}:${http.address.port}`,

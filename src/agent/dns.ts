@@ -1,16 +1,15 @@
-// The agent's view of the embedded DNS: one small interface, so the daemon does
-// not care whether the resolver runs on the agent's event loop or on its own
-// (SPEC §5 "DNS keeps answering while the agent works" asks for the latter; the
-// resolver host that does it replaces startInProcessDns below, same shape).
-// Until then the resolver service runs here, in-process.
+// The agent's view of the embedded DNS. The resolver runs on a worker thread of
+// its own (src/resolver/host.ts), so a pass that plans 10 000 services on the
+// agent's loop never holds up an answer (SPEC §5). This keeps one host running:
+// a worker that dies is started again and given the last update, so the agent
+// goes on serving DNS through it.
 import type { Catalog } from '../catalog/types.js';
-import { createRunner } from '../kernel/exec.js';
 import type { ResolverPorts } from '../kernel/netns-sockets.js';
-import { type SyncReport, createResolverService, type ResolverService } from '../resolver/service.js';
-import type { Outcome, Upstream } from '../resolver/types.js';
-import { readHostResolvConf } from '../resolver/upstreams.js';
+import { type DnsCounters, type ResolverHost, type SyncReport, startResolverHost } from '../resolver/host.js';
+import type { Log } from '../resolver/service.js';
+import type { Upstream } from '../resolver/types.js';
 
-export type { SyncReport } from '../resolver/service.js';
+export type { DnsCounters, SyncReport } from '../resolver/host.js';
 
 export interface AgentDns {
   /**
@@ -22,8 +21,6 @@ export interface AgentDns {
   update(catalog: Catalog, probes: ReadonlyMap<string, boolean>, goneNamespaces: ReadonlySet<string>): Promise<SyncReport>;
   /** Namespace → the ports served there. */
   ports(): ReadonlyMap<string, ResolverPorts>;
-  /** Queries answered since the start, by outcome (only ever grows). */
-  counters(): Readonly<Record<Outcome, number>>;
   /** Closes every socket; resolver.json keeps the ports for the next agent. */
   stop(): Promise<void>;
 }
@@ -31,55 +28,84 @@ export interface AgentDns {
 export interface DnsOptions {
   readonly node: string;
   readonly runDir: string;
-  /** --upstream; empty: the nameservers of /etc/resolv.conf. */
+  /** --upstream; empty or absent: the nameservers of /etc/resolv.conf. */
   readonly upstreams?: readonly Upstream[];
-  readonly log: (level: 'info' | 'warn' | 'error', message: string) => void;
+  readonly log: Log;
+  /** What the DNS counters gained since the last call (for /metrics). */
+  readonly onCounters: (counters: DnsCounters) => void;
+  /** The resolver changed its ports on its own (a retry bound a namespace, one was found gone). */
+  readonly onSync: (report: SyncReport) => void;
 }
 
-const NO_COUNTS: Readonly<Record<Outcome, number>> = {
-  answered: 0, nodata: 0, forwarded: 0, servfail: 0, refused: 0, formerr: 0, dropped: 0,
-};
+/** A worker that keeps dying is started again no faster than this. */
+const RESTART_MS = 1_000;
 
-/** The resolver service on this event loop. The first update() binds (taking resolver.json's ports again). */
-export async function startInProcessDns(options: DnsOptions): Promise<AgentDns> {
-  const conf = await readHostResolvConf().catch((error: unknown) => {
-    options.log('warn', `cannot read /etc/resolv.conf (${(error as Error).message}): no upstreams, no search list`);
-    return { upstreams: [] as Upstream[], search: [] as string[] };
-  });
-  const upstreams = options.upstreams !== undefined && options.upstreams.length > 0 ? options.upstreams : conf.upstreams;
-  if (upstreams.length === 0) options.log('warn', 'no upstream servers: names vipmesh does not own get SERVFAIL');
+type Update = Parameters<AgentDns['update']>;
 
-  type State =
-    | { readonly state: 'unbound' }
-    | { readonly state: 'serving'; readonly service: ResolverService }
-    | { readonly state: 'stopped' };
-  let current: State = { state: 'unbound' };
+type State =
+  | { readonly state: 'running'; readonly host: ResolverHost }
+  | { readonly state: 'restarting'; readonly started: Promise<ResolverHost | undefined> }
+  | { readonly state: 'stopped' };
+
+export async function startDns(options: DnsOptions): Promise<AgentDns> {
+  const upstreams = options.upstreams !== undefined && options.upstreams.length > 0 ? options.upstreams : undefined;
+  const start = (): Promise<ResolverHost> =>
+    startResolverHost({
+      node: options.node, runDir: options.runDir, ...(upstreams === undefined ? {} : { upstreams }),
+      log: options.log, onCounters: options.onCounters, onSync: options.onSync,
+    });
+  let last: Update | undefined;
+  let current: State;
+
+  const watch = (host: ResolverHost): void => {
+    void host.exited.then((exit) => {
+      if (exit.state !== 'failed' || current.state !== 'running' || current.host !== host) return;
+      options.log('error', `the resolver worker failed (${exit.error}); starting another`);
+      current = { state: 'restarting', started: restart() };
+    });
+  };
+  const restart = async (): Promise<ResolverHost | undefined> => {
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, RESTART_MS));
+      if (current.state === 'stopped') return undefined;
+      try {
+        const host = await start();
+        if (last !== undefined) await host.update(...last);
+        // A stop() that came meanwhile is waiting for this attempt to end.
+        if (current.state !== 'restarting') return host;
+        current = { state: 'running', host };
+        watch(host);
+        return host;
+      } catch (error) {
+        options.log('error', `the resolver worker could not be started again: ${(error as Error).message}`);
+      }
+    }
+  };
+
+  const first = await start();
+  current = { state: 'running', host: first };
+  watch(first);
+
+  const host = async (): Promise<ResolverHost | undefined> => {
+    const now = current;
+    if (now.state === 'running') return now.host;
+    if (now.state === 'restarting') return now.started;
+    return undefined;
+  };
 
   return {
-    async update(catalog, probes) {
-      // The catalog given already has the gone tasks marked not running, which is
-      // what closes their sockets here.
-      switch (current.state) {
-        case 'stopped':
-          return { bound: [], closed: [], failed: [], serving: 0 };
-        case 'serving':
-          return current.service.update(catalog, probes);
-        case 'unbound': {
-          const service = createResolverService({
-            catalog, node: options.node, probes, upstreams, search: conf.search, runDir: options.runDir,
-            runner: createRunner(), log: options.log,
-          });
-          current = { state: 'serving', service };
-          return service.start();
-        }
-      }
+    async update(...args) {
+      last = args;
+      const target = await host();
+      if (target === undefined) return { bound: [], closed: [], failed: [], gone: [], serving: 0 };
+      return target.update(...args);
     },
-    ports: () => (current.state === 'serving' ? current.service.ports() : new Map()),
-    counters: () => (current.state === 'serving' ? { ...current.service.resolver.counters } : NO_COUNTS),
+    ports: () => (current.state === 'running' ? current.host.ports() : new Map()),
     async stop() {
       const was = current;
       current = { state: 'stopped' };
-      if (was.state === 'serving') await was.service.stop();
+      const target = was.state === 'running' ? was.host : was.state === 'restarting' ? await was.started : undefined;
+      await target?.stop();
     },
   };
 }
