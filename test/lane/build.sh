@@ -119,8 +119,15 @@ fi
 # --- project archive: every run, since dist changes with every build ------------------
 stage=$CACHE/project-root && rm -rf "$stage" && mkdir -p "$stage/vipmesh/node_modules"
 cp -a "$REPO/dist" "$REPO/package.json" "$REPO/fixtures" "$stage/vipmesh/"
-for m in "$REPO"/node_modules/*; do # production dependencies: all but the compiler and types
-  case ${m##*/} in typescript | @types) ;; *) cp -a "$m" "$stage/vipmesh/node_modules/" ;; esac
+# Production dependencies only: the lockfile marks every package that only development
+# (the compiler, types, the import checker) pulls in as dev.
+node -e '
+  const lock = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
+  for (const [path, entry] of Object.entries(lock.packages ?? {}))
+    if (/^node_modules\/(@[^/]+\/)?[^/]+$/.test(path) && !entry.dev) console.log(path);
+' "$REPO/package-lock.json" | while read -r m; do
+  [ -d "$REPO/$m" ] || die "cannot build: $m is in package-lock.json but not installed (run npm ci)"
+  mkdir -p "$(dirname "$stage/vipmesh/$m")" && cp -a "$REPO/$m" "$stage/vipmesh/$m"
 done
 (cd "$stage" && find vipmesh | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$CACHE/project.cpio.gz"
 rm -rf "$stage"
