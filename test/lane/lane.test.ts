@@ -6,7 +6,7 @@
 // `npm test` reports them one by one. The lane never skips: a lane that cannot start fails.
 // VIPMESH_LANE_VERBOSE=1 streams the guest console to stderr while it runs.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import test from 'node:test';
 import { execa } from 'execa';
 import { ROOT } from '../helpers/paths.js';
@@ -15,7 +15,9 @@ import { lastLines, parseGuestConsole } from './tap.js';
 const RUN = join(ROOT, 'test', 'lane', 'run.sh');
 const CONSOLE_LOG = join(process.env['VIPMESH_LANE_CACHE'] ?? join(ROOT, '.cache', 'kernel-lane'), 'console.log');
 
-const child = execa('bash', [RUN], { reject: false, stdin: 'ignore' });
+// The guest gets the `node` that build.sh finds on PATH: make it the one running this test.
+const PATH = `${dirname(process.execPath)}${delimiter}${process.env['PATH'] ?? ''}`;
+const child = execa('bash', [RUN], { reject: false, stdin: 'ignore', env: { PATH } });
 if (process.env['VIPMESH_LANE_VERBOSE'] === '1') child.stdout?.pipe(process.stderr);
 const lane = await child;
 const stdout = String(lane.stdout ?? '');
