@@ -17,7 +17,7 @@ die() { say "$*"; exit 2; }
 # --- prerequisites: say everything that is missing at once ---------------------------
 missing=()
 for tool in qemu-system-x86_64 cpio gzip depmod apt-get apt-cache dpkg busybox node bash ip ss \
-  nsenter unshare ipvsadm xtables-nft-multi kmod conntrack; do
+  nsenter unshare ipvsadm xtables-nft-multi kmod conntrack flock; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 [ "${#missing[@]}" -eq 0 ] || die "cannot build: missing ${missing[*]} (install with: sudo scripts/install-system-deps.sh)"
@@ -65,8 +65,9 @@ kdir=$CACHE/kernel-$version
 # --- base initramfs, keyed by everything that goes into it ------------------------------
 bin_of() { readlink -f "$(command -v "$1")"; }
 # node is whatever this PATH finds, as for the host's tests: the guest runs the same Node.
-# conntrack: reconcile forgets DNS flows with it when a resolver port moves.
-bins=(node bash ip ss nsenter unshare ipvsadm xtables-nft-multi kmod conntrack busybox)
+# conntrack: reconcile forgets DNS flows with it when a resolver port moves. flock
+# (util-linux's; busybox has none): vipmesh's node lock.
+bins=(node bash ip ss nsenter unshare ipvsadm xtables-nft-multi kmod conntrack flock busybox)
 key=$( {
   echo "$version"
   cat "$LANE/build.sh" "$LANE/init.sh" "$LANE/modules.txt"
@@ -92,7 +93,7 @@ if [ ! -f "$base" ]; then
     ln -s ../bin/xtables-nft-multi "$root/usr/sbin/ip6${t#ip}"
   done
   # Real modprobe: the kernel's on-demand loads and ipvsadm call /sbin/modprobe.
-  for t in ip ss ipvsadm nsenter unshare conntrack; do ln -s ../bin/$t "$root/usr/sbin/$t"; done # where scripts may look
+  for t in ip ss ipvsadm nsenter unshare conntrack flock; do ln -s ../bin/$t "$root/usr/sbin/$t"; done # where scripts may look
   for t in modprobe depmod insmod rmmod lsmod modinfo; do ln -s ../bin/kmod "$root/usr/sbin/$t"; done
   for a in $(busybox --list); do # busybox for everything else (sh, cat, printf, mount, poweroff...)
     [ -e "$root/usr/bin/$a" ] || [ -e "$root/usr/sbin/$a" ] || ln -s busybox "$root/usr/bin/$a"
