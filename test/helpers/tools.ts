@@ -11,6 +11,7 @@ export const PACKAGES: Readonly<Record<string, string>> = {
   getent: 'libc-bin',
   ip: 'iproute2',
   iptables: 'iptables',
+  ipvsadm: 'ipvsadm',
   'musl-gcc': 'musl-tools',
   nsenter: 'util-linux',
   ss: 'iproute2',

@@ -17,7 +17,7 @@ die() { say "$*"; exit 2; }
 # --- prerequisites: say everything that is missing at once ---------------------------
 missing=()
 for tool in qemu-system-x86_64 cpio gzip depmod apt-get apt-cache dpkg busybox node bash ip ss \
-  nsenter unshare ipvsadm xtables-nft-multi kmod; do
+  nsenter unshare ipvsadm xtables-nft-multi kmod conntrack flock; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 [ "${#missing[@]}" -eq 0 ] || die "cannot build: missing ${missing[*]} (install with: sudo scripts/install-system-deps.sh)"
@@ -64,7 +64,10 @@ kdir=$CACHE/kernel-$version
 
 # --- base initramfs, keyed by everything that goes into it ------------------------------
 bin_of() { readlink -f "$(command -v "$1")"; }
-bins=(node bash ip ss nsenter unshare ipvsadm xtables-nft-multi kmod busybox)
+# node is whatever this PATH finds, as for the host's tests: the guest runs the same Node.
+# conntrack: reconcile forgets DNS flows with it when a resolver port moves. flock
+# (util-linux's; busybox has none): vipmesh's node lock.
+bins=(node bash ip ss nsenter unshare ipvsadm xtables-nft-multi kmod conntrack flock busybox)
 key=$( {
   echo "$version"
   cat "$LANE/build.sh" "$LANE/init.sh" "$LANE/modules.txt"
@@ -90,7 +93,7 @@ if [ ! -f "$base" ]; then
     ln -s ../bin/xtables-nft-multi "$root/usr/sbin/ip6${t#ip}"
   done
   # Real modprobe: the kernel's on-demand loads and ipvsadm call /sbin/modprobe.
-  for t in ip ss ipvsadm nsenter unshare; do ln -s ../bin/$t "$root/usr/sbin/$t"; done # where scripts may look
+  for t in ip ss ipvsadm nsenter unshare conntrack flock; do ln -s ../bin/$t "$root/usr/sbin/$t"; done # where scripts may look
   for t in modprobe depmod insmod rmmod lsmod modinfo; do ln -s ../bin/kmod "$root/usr/sbin/$t"; done
   for a in $(busybox --list); do # busybox for everything else (sh, cat, printf, mount, poweroff...)
     [ -e "$root/usr/bin/$a" ] || [ -e "$root/usr/sbin/$a" ] || ln -s busybox "$root/usr/bin/$a"
@@ -119,8 +122,15 @@ fi
 # --- project archive: every run, since dist changes with every build ------------------
 stage=$CACHE/project-root && rm -rf "$stage" && mkdir -p "$stage/vipmesh/node_modules"
 cp -a "$REPO/dist" "$REPO/package.json" "$REPO/fixtures" "$stage/vipmesh/"
-for m in "$REPO"/node_modules/*; do # production dependencies: all but the compiler and types
-  case ${m##*/} in typescript | @types) ;; *) cp -a "$m" "$stage/vipmesh/node_modules/" ;; esac
+# Production dependencies only: the lockfile marks every package that only development
+# (the compiler, types, the import checker) pulls in as dev.
+node -e '
+  const lock = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
+  for (const [path, entry] of Object.entries(lock.packages ?? {}))
+    if (/^node_modules\/(@[^/]+\/)?[^/]+$/.test(path) && !entry.dev) console.log(path);
+' "$REPO/package-lock.json" | while read -r m; do
+  [ -d "$REPO/$m" ] || die "cannot build: $m is in package-lock.json but not installed (run npm ci)"
+  mkdir -p "$(dirname "$stage/vipmesh/$m")" && cp -a "$REPO/$m" "$stage/vipmesh/$m"
 done
 (cd "$stage" && find vipmesh | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$CACHE/project.cpio.gz"
 rm -rf "$stage"

@@ -3,15 +3,16 @@
 # console to stdout (and to .cache/kernel-lane/console.log) and exits with the status
 # the guest reports on its VIPMESH-LANE-EXIT line. No such line means the guest hung or
 # crashed: exit 1. Exit 2: the lane could not be built (build.sh says what is missing).
-#   VIPMESH_LANE_TIMEOUT  seconds before a hung guest is killed (default 1200)
-#   VIPMESH_LANE_ONLY     run only the scenario files whose name contains this word
+#   VIPMESH_LANE_TIMEOUT  seconds before a hung guest is killed (default 2400: only a
+#                         hang should reach it, on a machine busy with other work too)
+#   VIPMESH_LANE_ONLY     run only the scenario and kernel test files whose path contains this word
 #   VIPMESH_LANE_RUN      run `node FILE` (a path under dist/) instead of the scenarios
 #   VIPMESH_LANE_APPEND   more kernel command line words; the guest's init sees each
 #                         name=value word (lower case, no dot) as an environment variable
 set -uo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${VIPMESH_LANE_CACHE:-$REPO/.cache/kernel-lane}
-limit=${VIPMESH_LANE_TIMEOUT:-1200}
+limit=${VIPMESH_LANE_TIMEOUT:-2400}
 say() { echo "kernel-lane: $*" >&2; }
 
 run=${VIPMESH_LANE_RUN:-}

@@ -62,3 +62,25 @@ test('no marker: no status', () => {
   assert.equal(run.results.length, 1);
   assert.equal(lastLines('a\r\nb\r\nc\r\n', 2), 'b\nc');
 });
+
+test('results belong to the group announced before them; a group may report nothing', () => {
+  const run = parseGuestConsole([
+    'kernel-lane: 6.1.0-56-cloud-amd64, running 1 scenario file(s) and 2 kernel test file(s)',
+    'VIPMESH-LANE-GROUP scenarios',
+    'TAP version 13',
+    'ok 1 - vip',
+    '# tests 1',
+    'VIPMESH-LANE-GROUP test/kernel/adapters.test.js',
+    'TAP version 13',
+    '# this kernel has IPVS',
+    'ok 1 - reads IPVS',
+    'VIPMESH-LANE-GROUP test/kernel/reconcile.test.js',
+    'VIPMESH-LANE-EXIT 1',
+  ].join('\n'));
+  assert.deepEqual(run.groups, ['scenarios', 'test/kernel/adapters.test.js', 'test/kernel/reconcile.test.js']);
+  assert.deepEqual(run.results.map((r) => [r.group, r.name, r.output]), [
+    ['scenarios', 'vip', ''],
+    ['test/kernel/adapters.test.js', 'reads IPVS', 'this kernel has IPVS'],
+  ]);
+  assert.equal(run.status, 1);
+});

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import test from 'node:test';
 import { execa } from 'execa';
 
-const CLI = '/vipmesh/dist/src/cli/main.js';
+const CLI = '/vipmesh/dist/src/cli/bin.js';
 
 if (process.env['VIPMESH_LANE'] !== '1') {
   // Fails the whole file at once rather than letting each test fail obscurely.

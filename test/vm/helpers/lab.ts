@@ -10,7 +10,7 @@ import { execa } from 'execa';
 
 export const ROOT = '/vipmesh';
 const HELPERS = `${ROOT}/dist/test/vm/helpers`;
-const CLI = `${ROOT}/dist/src/cli/main.js`;
+const CLI = `${ROOT}/dist/src/cli/bin.js`;
 
 export function requireLane(): void {
   if (process.env['VIPMESH_LANE'] !== '1') {
