@@ -35,6 +35,9 @@ packages=(
                   # service that the dnsmasq package would start on port 53
   musl-tools      # musl-gcc: builds a static musl getaddrinfo client, as in Alpine images
   dnsperf         # the resolver benchmark's load generator
+  # The agent (src/agent/) and its tests.
+  systemd         # systemd-notify (the agent's READY/WATCHDOG/STOPPING), systemd-analyze (the unit's test)
+  python3-minimal # the notify tests' stand-in for systemd's listener (Node cannot bind a unix datagram socket)
 )
 # Any busybox will do for the guest's shell tools; a static one needs no libraries.
 if ! dpkg-query -W -f='${Status}' busybox 2>/dev/null | grep -q 'install ok installed'; then

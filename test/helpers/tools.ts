@@ -14,7 +14,10 @@ export const PACKAGES: Readonly<Record<string, string>> = {
   ipvsadm: 'ipvsadm',
   'musl-gcc': 'musl-tools',
   nsenter: 'util-linux',
+  python3: 'python3-minimal',
   ss: 'iproute2',
+  'systemd-analyze': 'systemd',
+  'systemd-notify': 'systemd',
 };
 
 /** The tool's path; throws naming the package to install when it is missing. */

@@ -21,7 +21,7 @@ for tool in qemu-system-x86_64 cpio gzip depmod apt-get apt-cache dpkg busybox n
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 [ "${#missing[@]}" -eq 0 ] || die "cannot build: missing ${missing[*]} (install with: sudo scripts/install-system-deps.sh)"
-[ -f "$REPO/dist/src/cli/main.js" ] || die "cannot build: no dist/src/cli/main.js (run npm run build first)"
+[ -f "$REPO/dist/src/cli/bin.js" ] || die "cannot build: no dist/src/cli/bin.js (run npm run build first)"
 mkdir -p "$CACHE"
 
 # --- the kernel: resolve the cloud metapackage, download and unpack once per version --
