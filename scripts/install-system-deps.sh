@@ -38,6 +38,10 @@ packages=(
   # The agent (src/agent/) and its tests.
   systemd         # systemd-notify (the agent's READY/WATCHDOG/STOPPING), systemd-analyze (the unit's test)
   python3-minimal # the notify tests' stand-in for systemd's listener (Node cannot bind a unix datagram socket)
+  # The cluster catalog (src/cluster/) and its tests: real etcd members on loopback ports.
+  etcd-server     # etcd 3.4; tests start their own members (no service is started here without systemd)
+  etcd-client     # etcdctl: the tests' independent view of the store
+  openssl         # the TLS tests' certificate authority and client certificates
 )
 # Any busybox will do for the guest's shell tools; a static one needs no libraries.
 if ! dpkg-query -W -f='${Status}' busybox 2>/dev/null | grep -q 'install ok installed'; then

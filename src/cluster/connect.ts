@@ -1,0 +1,59 @@
+// One etcd3 client for a catalog source. The client is the `etcd3` package's
+// (gRPC); this module only turns a CatalogSource and the TLS files into its
+// options, and every error into a message that names the endpoints.
+import { readFile } from 'node:fs/promises';
+import { Etcd3, type IOptions } from 'etcd3';
+import type { CatalogSource } from './source.js';
+
+export type EtcdSource = Extract<CatalogSource, { kind: 'etcd' }>;
+
+/** --etcd-ca, --etcd-cert, --etcd-key: file paths (PEM). */
+export interface EtcdTlsFiles {
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+}
+
+/** A unary call (get, put, txn) that has not answered by then has failed: nothing waits forever on a lost cluster. */
+export const CALL_DEADLINE_MS = 5_000;
+
+export class EtcdSetupError extends Error {}
+
+/** Where a message says the source is: the endpoints, never a guess at which one failed. */
+export const whereOf = (source: EtcdSource): string => `etcd at ${source.endpoints.join(',')}`;
+
+export async function connectEtcd(source: EtcdSource, tls: EtcdTlsFiles = {}): Promise<Etcd3> {
+  const scheme = source.secure ? 'https' : 'http';
+  const options: IOptions = {
+    hosts: source.endpoints.map((endpoint) => `${scheme}://${endpoint}`),
+    dialTimeout: CALL_DEADLINE_MS,
+    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + CALL_DEADLINE_MS }),
+  };
+  if (source.secure) {
+    if (tls.ca === undefined) throw new EtcdSetupError(`${source.text}: etcds:// needs --etcd-ca (the CA that signed the members' certificates)`);
+    if ((tls.cert === undefined) !== (tls.key === undefined)) throw new EtcdSetupError(`${source.text}: --etcd-cert and --etcd-key go together`);
+    options.credentials = {
+      rootCertificate: await readPem(tls.ca, '--etcd-ca'),
+      ...(tls.cert === undefined ? {} : { certChain: await readPem(tls.cert, '--etcd-cert') }),
+      ...(tls.key === undefined ? {} : { privateKey: await readPem(tls.key, '--etcd-key') }),
+    };
+  } else if (tls.ca !== undefined || tls.cert !== undefined || tls.key !== undefined) {
+    throw new EtcdSetupError(`${source.text}: --etcd-ca/--etcd-cert/--etcd-key need an etcds:// source`);
+  }
+  return new Etcd3(options);
+}
+
+async function readPem(path: string, flag: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    const code = error instanceof Error && 'code' in error ? String(error.code) : '';
+    throw new EtcdSetupError(`${flag} ${path}: ${code === 'ENOENT' ? 'no such file' : error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/** An etcd3/gRPC error as one line naming the source. */
+export function describeEtcdError(source: EtcdSource, error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return `${whereOf(source)}: ${message}`;
+}
