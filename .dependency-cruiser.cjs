@@ -1,5 +1,6 @@
 // The import rules of the house (STYLE.md): no import cycles anywhere, and the pure
-// layers (catalog validation, plan, render, the diffs, resolver records and wire) do no
+// layers (catalog validation, plan, render, the diffs, resolver records and wire, the etcd
+// key layout) do no
 // I/O. `npm run check:deps` prints every violation; test/unit/imports.test.ts runs the same
 // check inside `npm test`.
 
@@ -12,6 +13,7 @@ const PURE = [
   '^src/reconcile/fingerprint[.]ts$',
   '^src/resolver/records[.]ts$',
   '^src/resolver/wire[.]ts$',
+  '^src/cluster/(layout|source)[.]ts$',
 ];
 /** Pure modules' neighbours that do read files, so they sit outside PURE. */
 const NOT_PURE = ['^src/catalog/load[.]ts$'];
@@ -20,6 +22,8 @@ const IO = [
   '^(node:)?(fs|net|dgram|child_process)(/|$)',
   '(^|/)node_modules/execa/',
   '^execa$',
+  '(^|/)node_modules/(etcd3|@grpc)/',
+  '^etcd3$',
 ];
 
 /** @type {import('dependency-cruiser').IConfiguration} */

@@ -2,10 +2,9 @@
 // object's JSON in the catalog file's own fields, under PREFIX/v1/. Beside the
 // catalog the agents keep their liveness (live/NODE) and shared probe results
 // (health/TASK). Pure: keys and values in, documents and problems out.
-import type { LoadResult } from '../catalog/load.js';
 import { problem, sortProblems } from '../catalog/problems.js';
 import type { CatalogProblem } from '../catalog/types.js';
-import { validateCatalog } from '../catalog/validate.js';
+import { validateCatalog, type ValidationResult } from '../catalog/validate.js';
 
 export const COLLECTIONS = ['networks', 'nodes', 'services', 'tasks'] as const;
 export type Collection = (typeof COLLECTIONS)[number];
@@ -80,7 +79,7 @@ export function assemble(prefix: string, entries: Iterable<readonly [string, str
 }
 
 /** The union validated exactly as a file is. */
-export function catalogOf(prefix: string, entries: Iterable<readonly [string, string]>): LoadResult {
+export function catalogOf(prefix: string, entries: Iterable<readonly [string, string]>): ValidationResult {
   const { document, problems } = assemble(prefix, entries);
   const validated = validateCatalog(document);
   if (problems.length === 0) return validated;
