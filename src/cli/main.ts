@@ -26,9 +26,14 @@ import { packageVersion } from './version.js';
 export { EXIT, EXIT_INTERNAL } from './errors.js';
 const DEFAULT_CATALOG = '/etc/vipmesh/catalog.yaml';
 
-interface CommonOptions {
+export interface CommonOptions {
+  /** A file path or an etcd source (etcd://HOST:PORT[,…]/PREFIX, etcds://…): src/cluster/source.ts. */
   catalog: string;
   node?: string;
+  /** PEM files for etcds:// (SPEC §6). */
+  etcdCa?: string;
+  etcdCert?: string;
+  etcdKey?: string;
 }
 
 async function loadForNode(options: CommonOptions): Promise<{ catalog: Catalog; node: string }> {
@@ -51,8 +56,11 @@ async function loadForNode(options: CommonOptions): Promise<{ catalog: Catalog; 
 
 function withCommon(command: Command): Command {
   return command
-    .option('-c, --catalog <file>', 'catalog file (YAML or JSON)', DEFAULT_CATALOG)
-    .option('--node <name>', 'the node to act for (default: this host name)', parseNodeName);
+    .option('-c, --catalog <source>', 'catalog file (YAML or JSON), or etcd://HOST:PORT[,HOST:PORT…]/PREFIX (etcds:// for TLS)', DEFAULT_CATALOG)
+    .option('--node <name>', 'the node to act for (default: this host name)', parseNodeName)
+    .option('--etcd-ca <file>', 'etcds://: the CA certificate (PEM) that signed the etcd members\' certificates')
+    .option('--etcd-cert <file>', 'etcds://: this client\'s certificate (PEM)')
+    .option('--etcd-key <file>', 'etcds://: the key (PEM) of --etcd-cert');
 }
 
 export function buildProgram(): Command {
