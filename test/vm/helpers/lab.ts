@@ -2,11 +2,12 @@
 // test ends. Runs only inside the kernel lane's VM (VIPMESH_LANE=1).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { execa } from 'execa';
+import type { StreamRecord } from './client.js';
 
 export const ROOT = '/vipmesh';
 const HELPERS = `${ROOT}/dist/test/vm/helpers`;
@@ -121,10 +122,48 @@ export class Lab {
     };
   }
 
-  /** Writes a catalog file and returns its path. */
+  /**
+   * A steady stream of connections from `ns`, one every `periodMs` (client.js
+   * stream). `records` grows as they answer; stop() ends the stream, waits for the
+   * connections in flight and returns every record.
+   */
+  stream(ns: string, host: string, port: number, periodMs: number): { records: StreamRecord[]; stop: () => Promise<StreamRecord[]> } {
+    const child = execa('ip', ['netns', 'exec', ns, 'node', `${HELPERS}/client.js`, 'stream', host, String(port), String(periodMs)], { reject: false, buffer: false, stdin: 'pipe' });
+    this.t.after(() => { child.kill('SIGKILL'); });
+    const records: StreamRecord[] = [];
+    let partial = '';
+    let stderr = '';
+    let finished = false; // the client said "done": every connection it opened is in records
+    child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdout?.on('data', (d: Buffer) => {
+      partial += d.toString();
+      let nl;
+      while ((nl = partial.indexOf('\n')) >= 0) {
+        const line = partial.slice(0, nl);
+        partial = partial.slice(nl + 1);
+        if (line === 'done') finished = true;
+        else records.push(JSON.parse(line) as StreamRecord);
+      }
+    });
+    return {
+      records,
+      stop: async () => {
+        child.stdin?.write('stop\n');
+        const result = await child;
+        if (result.exitCode !== 0 || !finished) throw new Error(`the stream's client exited ${result.exitCode}${finished ? '' : ' without finishing'}: ${stderr}`);
+        return records;
+      },
+    };
+  }
+
+  /**
+   * Writes the catalog file and returns its path. Always a new file renamed over
+   * the old, as tools do: an agent watching it never reads half a file.
+   */
   catalog(yaml: string): string {
     const file = join(this.dir, 'catalog.yaml');
-    writeFileSync(file, yaml);
+    writeFileSync(`${file}.tmp`, yaml);
+    renameSync(`${file}.tmp`, file);
     return file;
   }
 }

@@ -15,6 +15,8 @@ export interface VipCluster {
   readonly client: string;
   readonly tasks: readonly string[]; // namespace names, index i ↔ web.<i+1>
   readonly runDir: string;
+  /** Writes the catalog for these task specs and service fields (renamed over the old); returns its path. */
+  readonly write: (specs: readonly TaskSpec[], lb?: string, more?: string) => string;
   /** Writes the catalog for these task specs and service fields, then reconciles. */
   readonly reconcile: (specs: readonly TaskSpec[], lb?: string, more?: string) => Promise<string>;
   readonly ipvs: () => Promise<string>;
@@ -35,7 +37,7 @@ export async function vipCluster(lab: Lab, replicas: number): Promise<VipCluster
   await Promise.all(tasks.map((ns, i) => lab.server(ns, `web.${i + 1}`)));
   const runDir = join(lab.dir, 'run');
 
-  const reconcile = async (specs: readonly TaskSpec[], lb = '', more = ''): Promise<string> => {
+  const write = (specs: readonly TaskSpec[], lb = '', more = ''): string => {
     const lines = specs.map((spec, i) => spec.omit ? '' :
       `  web.${i + 1}: { service: web, node: node-1, netns: /run/netns/${tasks[i]}, addresses: { appnet: 10.0.1.${11 + i} }${spec.extra ? `, ${spec.extra}` : ''} }\n`);
     const catalog = lab.catalog(`version: 1
@@ -49,7 +51,8 @@ services:
 ${lb ? `    lb: ${lb}\n` : ''}${more}tasks:
   client: { node: node-1, netns: /run/netns/${client}, addresses: { appnet: ${CLIENT_ADDRESS} } }
 ${lines.join('')}`);
-    return reconcileAndCheck(runDir, catalog, 'node-1');
+    return catalog;
   };
-  return { client, tasks, runDir, reconcile, ipvs: () => inNs(client, 'ipvsadm', ['-Ln']) };
+  const reconcile = (specs: readonly TaskSpec[], lb = '', more = ''): Promise<string> => reconcileAndCheck(runDir, write(specs, lb, more), 'node-1');
+  return { client, tasks, runDir, write, reconcile, ipvs: () => inNs(client, 'ipvsadm', ['-Ln']) };
 }
