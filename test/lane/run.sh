@@ -3,7 +3,7 @@
 # console to stdout (and to .cache/kernel-lane/console.log) and exits with the status
 # the guest reports on its VIPMESH-LANE-EXIT line. No such line means the guest hung or
 # crashed: exit 1. Exit 2: the lane could not be built (build.sh says what is missing).
-#   VIPMESH_LANE_TIMEOUT  seconds before a hung guest is killed (default 2400: only a
+#   VIPMESH_LANE_TIMEOUT  seconds before a hung guest is killed (default 3600: only a
 #                         hang should reach it, on a machine busy with other work too)
 #   VIPMESH_LANE_ONLY     run only the scenario and kernel test files whose path contains this word
 #   VIPMESH_LANE_RUN      run `node FILE` (a path under dist/) instead of the scenarios
@@ -12,7 +12,7 @@
 set -uo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${VIPMESH_LANE_CACHE:-$REPO/.cache/kernel-lane}
-limit=${VIPMESH_LANE_TIMEOUT:-2400}
+limit=${VIPMESH_LANE_TIMEOUT:-3600}
 say() { echo "kernel-lane: $*" >&2; }
 
 run=${VIPMESH_LANE_RUN:-}
