@@ -122,5 +122,9 @@ export function backoffMs(attempt: number, limits: { readonly initialMs: number;
   return Math.min(limits.maxMs, limits.initialMs * 2 ** Math.min(attempt, 30));
 }
 
-/** A watch error that means the history it asked for is gone: compaction. */
-export const isCompaction = (message: string): boolean => /compacted/i.test(message);
+/**
+ * A watch error that means the history it asked for is gone: compaction. etcd
+ * 3.4 cancels such a watch with its compact_revision set and no reason, which
+ * etcd3 reports as "Watcher canceled: " and nothing more.
+ */
+export const isCompaction = (message: string): boolean => /compacted/i.test(message) || /^Watcher canceled:\s*$/.test(message);
