@@ -192,6 +192,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       onWriteError: (error) => log.warn({ err: error.message }, 'writing health.json failed'),
       onChange: (task, verdict) => {
         log.info({ event: 'probe', task, verdict: verdict.state, ...reasonOf(verdict) }, `task ${task} is ${verdict.state}`);
+        publishHealth();
         void serially('applying a probe result', async () => {
           await updateDns();
           request('changed', 'probe');
