@@ -9,12 +9,14 @@
 // Every wait is bounded only to catch a hang (helpers/agent.ts HANG_MS).
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type TestContext } from 'node:test';
 import { objectKey } from '../../src/cluster/layout.js';
 import { type AgentProcess, digIn, eventually, httpGet, startAgentProcess, world } from '../helpers/agent.js';
 import { type Doc, type NodeName, PREFIX, type TwoNodes, metric, plannedRealServers, scrape, twoNodes, writesSince } from '../helpers/cluster-agents.js';
+import { startEtcd } from '../helpers/etcd.js';
 import { inNetns } from '../helpers/netns.js';
 import { requireTool } from '../helpers/tools.js';
 
@@ -263,4 +265,18 @@ test('a file source is always up: vipmesh_catalog_source_up 1 and /healthz says 
   assert.equal(metric(await scrape(agent), 'vipmesh_catalog_source_up'), '1');
   const body = JSON.parse((await httpGet(`${await agent.url()}/healthz`)).body) as { source: unknown };
   assert.deepEqual(body.source, { state: 'up' });
+});
+
+test('etcds:// with a CA that did not sign the members: the agent exits 2 naming the endpoint, touching nothing', async (t) => {
+  const etcd = await startEtcd(t, { members: 1, tls: true });
+  const tls = etcd.tls!;
+  const runDir = mkdtempSync(join(tmpdir(), 'vipmesh-tls-run-'));
+  t.after(() => rmSync(runDir, { recursive: true, force: true }));
+  const agent = startAgentProcess(t, [
+    '-c', etcd.source(PREFIX), '--etcd-ca', tls.otherCa, '--etcd-cert', tls.cert, '--etcd-key', tls.key, '--node', 'node-a', '--listen', '127.0.0.1:0',
+  ], { VIPMESH_RUN_DIR: runDir });
+  const exit = await agent.exited;
+  assert.equal(exit.code, 2, agent.stderr());
+  assert.match(agent.stderr(), new RegExp(`cannot read the catalog from etcds://.*etcd at ${etcd.endpoints[0]!.replaceAll('.', '\\.')}: .*certificate`, 'i'));
+  assert.deepEqual(readdirSync(runDir), [], 'nothing touched');
 });
