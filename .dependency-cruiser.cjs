@@ -13,7 +13,8 @@ const PURE = [
   '^src/reconcile/fingerprint[.]ts$',
   '^src/resolver/records[.]ts$',
   '^src/resolver/wire[.]ts$',
-  '^src/cluster/(layout|source)[.]ts$',
+  '^src/cluster/(layout|source|view)[.]ts$',
+  '^src/agent/liveness[.]ts$',
 ];
 /** Pure modules' neighbours that do read files, so they sit outside PURE. */
 const NOT_PURE = ['^src/catalog/load[.]ts$'];

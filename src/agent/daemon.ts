@@ -7,8 +7,18 @@
 // everything, STOPPING=1; every rule and IPVS service stays.
 //
 // Logs and metrics of a pass come from its PassResult, in recordPass() only.
-import type { Catalog } from '../catalog/types.js';
+//
+// The catalog comes from a file (watched through its directory) or from etcd
+// (SPEC §6: a watch that lists again on any trouble, the node's liveness lease,
+// the probe verdicts of every node). Either way a new valid catalog takes the
+// same path (acceptCatalog); from etcd, other nodes' liveness and verdicts are
+// applied as a derived catalog (liveness.ts) so that DNS and the plan follow.
+import type { Etcd3 } from 'etcd3';
+import type { CatalogProblem, Catalog } from '../catalog/types.js';
 import { loadCatalog } from '../catalog/load.js';
+import { type Membership, joinCluster } from '../cluster/membership.js';
+import type { Part, SharedHealth } from '../cluster/view.js';
+import { type ClusterSnapshot, type ClusterWatch, watchCluster } from '../cluster/watch.js';
 import { createRunner } from '../kernel/exec.js';
 import { createNotifySend } from '../kernel/notify-send.js';
 import { createProber } from '../kernel/probe-session.js';
@@ -23,7 +33,8 @@ import { release } from 'node:os';
 import { type Clock, systemClock } from './clock.js';
 import { type AgentDns, startDns } from './dns.js';
 import { findGone, withoutGone } from './gone.js';
-import { type AgentHttp, type CatalogHealth, type ListenAddress, startHttp } from './http.js';
+import { type AgentHttp, type CatalogHealth, type ListenAddress, type SourceHealth, startHttp } from './http.js';
+import { type ClusterFacts, notServing, withCluster } from './liveness.js';
 import type { Logger } from './log.js';
 import { type AgentMetrics, type NamespaceKind, createAgentMetrics } from './metrics.js';
 import { type Notifier, createNotifier, watchdogSetting } from './notify.js';
@@ -33,9 +44,24 @@ import {
   type RtnetlinkEvent, type Trigger, type TriggerReason, createCatalogTrigger, createNetnsTrigger, createRtnetlinkTrigger, createSighupTrigger, passKindFor,
 } from './triggers.js';
 
+/** Where the catalog comes from (-c), as the CLI opened it. */
+export type AgentSource =
+  | { readonly kind: 'file'; readonly path: string }
+  | {
+    readonly kind: 'etcd';
+    /** The source as written, for logs. */
+    readonly text: string;
+    readonly prefix: string;
+    /** The agent's from now on: it closes it when it stops. */
+    readonly client: Etcd3;
+    /** The listing the catalog at start came from: the watch goes on from its revision. */
+    readonly initial: ClusterSnapshot;
+    readonly leaseTtlSeconds: number;
+  };
+
 export interface AgentOptions {
-  /** The catalog file (-c) and what it held at start, already validated. */
-  readonly catalogPath: string;
+  readonly source: AgentSource;
+  /** What the source held at start, already validated. */
   readonly catalog: Catalog;
   readonly node: string;
   readonly runDir: string;
@@ -102,10 +128,17 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   async function compose(): Promise<Agent> {
     const metrics: AgentMetrics = createAgentMetrics();
     metrics.setCatalogValid(true);
+    // A file is read when it changes and is always there to read: its source is up.
     metrics.setCatalogSourceUp(true);
 
+    const source = options.source;
+    const where = source.kind === 'file' ? source.path : source.text;
+    if (source.kind === 'etcd') closers.push({ what: 'the etcd client', close: () => source.client.close() });
     let catalog = options.catalog;
     let catalogHealth: CatalogHealth = { state: 'valid' };
+    let sourceHealth: SourceHealth = { state: 'up' };
+    /** What the other agents say (etcd only): applied to the catalog by withCluster. */
+    let cluster: ClusterFacts | undefined = source.kind === 'etcd' ? source.initial.view : undefined;
     let gone: ReadonlyMap<string, string> = new Map();
     let effective = catalog;
     let stopping = false;
@@ -159,6 +192,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       onWriteError: (error) => log.warn({ err: error.message }, 'writing health.json failed'),
       onChange: (task, verdict) => {
         log.info({ event: 'probe', task, verdict: verdict.state, ...reasonOf(verdict) }, `task ${task} is ${verdict.state}`);
+        publishHealth();
         void serially('applying a probe result', async () => {
           await updateDns();
           request('changed', 'probe');
@@ -166,6 +200,29 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       },
     });
     closers.push({ what: 'the probes', close: () => scheduler.stop() });
+
+    /** Since when each local verdict has held, for what is published (etcd only). */
+    const verdictSince = new Map<string, { readonly state: string; readonly since: string }>();
+    let membership: Membership | undefined;
+    const publishHealth = (): void => {
+      if (membership === undefined) return;
+      const published = new Map<string, SharedHealth>();
+      const verdicts = scheduler.verdicts();
+      for (const task of verdictSince.keys()) if (!verdicts.has(task)) verdictSince.delete(task);
+      for (const [task, verdict] of verdicts) {
+        let held = verdictSince.get(task);
+        if (held?.state !== verdict.state) verdictSince.set(task, held = { state: verdict.state, since: new Date(clock.now()).toISOString() });
+        published.set(task, { node, state: verdict.state, since: held.since, ...reasonOf(verdict) });
+      }
+      membership.publish(published);
+    };
+
+    /** The catalog as this node serves it: other nodes' word applied, then this node's gone namespaces. */
+    const recompute = (): void => {
+      effective = withoutGone(cluster === undefined ? catalog : withCluster(catalog, node, cluster), gone);
+      scheduler.update(probeTasks(effective, node));
+      publishHealth();
+    };
 
     const updateDns = async (): Promise<void> => {
       const report = await dns.update(effective, scheduler.health(), new Set(gone.values()));
@@ -186,8 +243,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         if (!now.has(task) && Object.hasOwn(catalog.tasks, task)) log.info({ event: 'namespace-back', task, netns }, `task ${task}: its namespace ${netns} is back`);
       }
       gone = now;
-      effective = withoutGone(catalog, gone);
-      scheduler.update(probeTasks(effective, node));
+      recompute();
       await updateDns();
       return true;
     };
@@ -196,14 +252,12 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       catalog = next;
       // A task newly found gone here is logged and counted as one found by a pass is.
       if (await refreshGone()) return;
-      effective = withoutGone(catalog, gone);
-      scheduler.update(probeTasks(effective, node));
+      recompute();
       await updateDns();
     };
 
-    const reloadCatalog = async (seenAt: number): Promise<void> => {
-      if (stopping) return;
-      const result = await loadCatalog(options.catalogPath);
+    /** A new catalog from the source: in force when valid; otherwise every problem logged and the last good one kept. */
+    const acceptCatalog = async (result: { ok: true; catalog: Catalog } | { ok: false; problems: CatalogProblem[] }, seenAt: number): Promise<boolean> => {
       const problems = !result.ok
         ? result.problems
         : Object.hasOwn(result.catalog.nodes, node) ? [] : [{ path: 'nodes', message: `node ${node} is no longer in the catalog` }];
@@ -212,10 +266,10 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         else catalogHealth = { ...catalogHealth, problems: problems.length };
         metrics.setCatalogValid(false);
         log.warn(
-          { event: 'catalog', valid: false, path: options.catalogPath, problems: problems.map((p) => `${p.path || '(top)'}: ${p.message}`) },
-          `${options.catalogPath} is not a valid catalog (${problems.length} problem${problems.length === 1 ? '' : 's'}); the last good catalog stays in force`,
+          { event: 'catalog', valid: false, path: where, problems: problems.map((p) => `${p.path || '(top)'}: ${p.message}`) },
+          `${where} is not a valid catalog (${problems.length} problem${problems.length === 1 ? '' : 's'}); the last good catalog stays in force`,
         );
-        return;
+        return false;
       }
       catalogHealth = { state: 'valid' };
       metrics.setCatalogValid(true);
@@ -223,8 +277,51 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       const services = Object.keys(result.catalog.services).length;
       await useCatalog(result.catalog);
       unprogrammed.push(seenAt);
-      log.info({ event: 'catalog', valid: true, path: options.catalogPath, services, tasks }, 'catalog changed');
+      log.info({ event: 'catalog', valid: true, path: where, services, tasks }, 'catalog changed');
       request('changed', 'catalog');
+      return true;
+    };
+
+    const reloadCatalog = async (path: string, seenAt: number): Promise<void> => {
+      if (stopping) return;
+      await acceptCatalog(await loadCatalog(path), seenAt);
+    };
+
+    // etcd: the newest snapshot only; what changed is gathered over those skipped.
+    let pendingSnapshot: { snapshot: ClusterSnapshot; parts: Set<Part>; seenAt: number } | undefined;
+    const onSnapshot = (snapshot: ClusterSnapshot): void => {
+      if (stopping) return;
+      const parts = new Set([...(pendingSnapshot?.parts ?? []), ...snapshot.changed]);
+      pendingSnapshot = { snapshot, parts, seenAt: pendingSnapshot?.seenAt ?? clock.now() };
+      void serially('applying the cluster catalog', applySnapshot);
+    };
+    const applySnapshot = async (): Promise<void> => {
+      const pending = pendingSnapshot;
+      pendingSnapshot = undefined;
+      if (pending === undefined || stopping) return;
+      const { snapshot, parts, seenAt } = pending;
+      const before = cluster;
+      cluster = snapshot.view;
+      if (parts.has('live') || parts.has('health')) {
+        const facts = notServing(catalog, node, snapshot.view);
+        const was = before === undefined ? undefined : notServing(catalog, node, before);
+        if (was === undefined || facts.nodeDown.join() !== was.nodeDown.join() || facts.unhealthy.join() !== was.unhealthy.join()) {
+          log.info({
+            event: 'cluster', revision: snapshot.revision, live: [...snapshot.view.live].sort(), nodeDown: facts.nodeDown, unhealthy: facts.unhealthy,
+          }, `cluster: ${snapshot.view.live.size} live node${snapshot.view.live.size === 1 ? '' : 's'}; ${facts.nodeDown.length} remote task${facts.nodeDown.length === 1 ? '' : 's'} on nodes down, ${facts.unhealthy.length} unhealthy`);
+        }
+      }
+      if (parts.has('catalog')) {
+        // A catalog taken brings the cluster facts with it; one refused leaves the catalog as it was, but not the facts.
+        if (await acceptCatalog(snapshot.catalog, seenAt)) return;
+      }
+      if (!parts.has('live') && !parts.has('health')) return;
+      const previous = effective;
+      recompute();
+      if (effective === previous) return;
+      await updateDns();
+      unprogrammed.push(seenAt);
+      request('changed', 'cluster');
     };
 
     // --- the pass, and what is derived from its result
@@ -325,7 +422,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       const seenAt = clock.now();
       switch (reason.trigger) {
         case 'catalog':
-          void serially('reloading the catalog', () => reloadCatalog(seenAt));
+          if (source.kind === 'file') void serially('reloading the catalog', () => reloadCatalog(source.path, seenAt));
           return;
         case 'netns':
           void serially('looking for gone namespaces', async () => {
@@ -357,7 +454,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         const status = runner?.status();
         return {
           lastSuccessfulSync: status?.lastSuccess, pendingSince: status?.pendingSince, currentTime: clock.now(),
-          catalog: catalogHealth, source: { state: 'up' },
+          catalog: catalogHealth, source: sourceHealth,
         };
       },
       syncPeriodMs: options.syncPeriodMs,
@@ -367,7 +464,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     closers.push({ what: 'the HTTP server', close: () => http.close() });
 
     log.info({
-      event: 'start', node, catalog: options.catalogPath, runDir, listen: `${http.address.host.includes(':') ? `[${http.address.host}]` : http.address.host}:${http.address.port}`,
+      event: 'start', node, catalog: where, runDir, listen: `${http.address.host.includes(':') ? `[${http.address.host}]` : http.address.host}:${http.address.port}`,
       syncPeriodMs: options.syncPeriodMs, minSyncPeriodMs: options.minSyncPeriodMs,
     }, 'starting');
 
@@ -375,8 +472,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     gone = await findGone(catalog, node);
     metrics.countNamespacesGone(gone.size);
     for (const [task, netns] of gone) log.warn({ event: 'namespace-gone', task, netns }, `task ${task}: its namespace ${netns} is gone; it does not serve on this node`);
-    effective = withoutGone(catalog, gone);
-    scheduler.update(probeTasks(effective, node));
+    recompute();
     await updateDns();
     abortedAtStart();
 
@@ -401,11 +497,48 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     await notifier.ready(ok ? 'first full pass done' : 'first full pass failed; retrying');
 
     // --- the other triggers, now that passes run
-    addTrigger(createCatalogTrigger({ path: options.catalogPath, clock, request: onTrigger, onError: onTriggerError }));
+    if (source.kind === 'file') addTrigger(createCatalogTrigger({ path: source.path, clock, request: onTrigger, onError: onTriggerError }));
+    else startCluster(source);
     addTrigger(createNetnsTrigger({ clock, request: onTrigger, onError: onTriggerError }));
     addTrigger(createRtnetlinkTrigger({ request: onTrigger, onError: onTriggerError, filter: (event) => mattersToNode(event, effective, node) }));
     await Promise.all(triggers.map((trigger) => trigger.ready));
     log.info({ event: 'ready' }, 'ready');
+
+    /** The watch on PREFIX/v1/ and this node's lease: after the first pass, so a node is live once it is programmed. */
+    function startCluster(etcd: Extract<AgentSource, { kind: 'etcd' }>): void {
+      membership = joinCluster({
+        client: etcd.client, prefix: etcd.prefix, node, ttlSeconds: etcd.leaseTtlSeconds, timers: clock,
+        onEvent: (event) => {
+          switch (event.kind) {
+            case 'held':
+              log.info({ event: 'lease', state: 'held', lease: event.lease, ttlSeconds: etcd.leaseTtlSeconds }, `holding the liveness lease of node ${node}`);
+              return;
+            case 'lost':
+              log.warn({ event: 'lease', state: 'lost', err: event.error }, `the liveness lease of node ${node} was lost (${event.error}); granting another`);
+              return;
+            case 'grant-failed':
+              log.warn({ event: 'lease', state: 'grant-failed', err: event.error }, `no liveness lease for node ${node} yet: ${event.error}`);
+              return;
+            case 'write-failed':
+              log.warn({ event: 'lease', state: 'write-failed', err: event.error }, `publishing node ${node}'s liveness and probe results failed: ${event.error}; retrying`);
+          }
+        },
+      });
+      const joined = membership;
+      closers.push({ what: 'the liveness lease', close: () => joined.stop() });
+      publishHealth();
+      const watch: ClusterWatch = watchCluster({
+        client: etcd.client, prefix: etcd.prefix, initial: etcd.initial, timers: clock, onSnapshot,
+        onSource: (state) => {
+          sourceHealth = state;
+          metrics.setCatalogSourceUp(state.state === 'up');
+          if (state.state === 'up') log.info({ event: 'source', state: 'up' }, `${where} can be read again`);
+          else log.warn({ event: 'source', state: 'down', err: state.error }, `${where} cannot be read (${state.error}); the last good catalog stays in force`);
+        },
+        onRelist: (reason, error) => log.info({ event: 'watch', relist: reason, err: error }, `the watch on ${where} ended (${reason}: ${error}); listing again`),
+      });
+      closers.push({ what: 'the etcd watch', close: () => watch.stop() });
+    }
 
     let stopped: Promise<void> | undefined;
     return {

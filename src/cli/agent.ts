@@ -2,12 +2,27 @@
 // checked before anything is touched; an invalid catalog or a busy lock exits 2
 // (main.ts words them); SIGTERM/SIGINT stop it cleanly with exit 0, leaving every
 // rule in place. Logs are JSON lines on stdout.
+//
+// With an etcd source (SPEC §6) the agent reads the catalog once here, exactly
+// as a file: invalid, it exits 2 and touches nothing. Unreachable, it does not
+// exit: it says so and tries again until etcd answers (or SIGTERM). An exit
+// would be worse under systemd — exit 2 is not restarted (the unit's
+// RestartPreventExitStatus), so a node booting before etcd would stay without
+// an agent; any other code is restarted only a few times before systemd gives
+// up. Nothing is touched while it waits: no lock, no resolver, no rule.
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Catalog } from '../catalog/types.js';
 import { parseDuration } from '../catalog/duration.js';
-import { startAgent, type Agent } from '../agent/daemon.js';
+import { formatProblems } from '../catalog/problems.js';
+import { type AgentSource, startAgent, type Agent } from '../agent/daemon.js';
 import { DEFAULT_LISTEN, type ListenAddress, ListenError, parseListen } from '../agent/http.js';
-import { createLogger } from '../agent/log.js';
+import { type Logger, createLogger } from '../agent/log.js';
+import { type EtcdSource, EtcdSetupError, connectEtcd, describeEtcdError } from '../cluster/connect.js';
+import { DEFAULT_LEASE_TTL_SECONDS } from '../cluster/membership.js';
+import { parseSource } from '../cluster/source.js';
+import { backoffMs } from '../cluster/view.js';
+import { type ClusterSnapshot, listCluster } from '../cluster/watch.js';
+import { hostname } from 'node:os';
 import type { Upstream } from '../resolver/types.js';
 import { runDir } from '../state/runtime.js';
 import { UsageError } from './errors.js';
@@ -22,12 +37,22 @@ interface AgentCliOptions {
   minSyncPeriod: number;
   upstream: Upstream[];
   allowWildcardListen?: boolean;
+  etcdCa?: string;
+  etcdCert?: string;
+  etcdKey?: string;
+  etcdLeaseTtl: number;
 }
 
 type Load = (options: { catalog: string; node?: string }) => Promise<{ catalog: Catalog; node: string }>;
 
 /** SIGTERM must end the process within 5 s (SPEC §5); this only catches a leak that keeps the loop alive. */
 const EXIT_GRACE_MS = 4_000;
+
+function leaseTtl(value: string): number {
+  const seconds = Number(value);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 3600) throw new InvalidArgumentError(`--etcd-lease-ttl ${value}: give whole seconds from 1 to 3600`);
+  return seconds;
+}
 
 function duration(flag: string) {
   return (value: string): number => {
@@ -60,6 +85,8 @@ export function agentCommand(command: Command, load: Load): Command {
         .argParser((value: string, previous: Upstream[]) => [...previous, parseUpstream(value)])
         .default([], 'the nameservers of /etc/resolv.conf'),
     )
+    // For tests: how soon other nodes notice this one gone (SPEC §6's default is 10 s).
+    .addOption(new Option('--etcd-lease-ttl <seconds>', 'the liveness lease\'s TTL').argParser(leaseTtl).default(DEFAULT_LEASE_TTL_SECONDS).hideHelp())
     .action(async (options: AgentCliOptions) => {
       process.exitCode = await runAgent(options, load);
     });
@@ -84,16 +111,33 @@ async function runAgent(options: AgentCliOptions, load: Load): Promise<number> {
     if (options.minSyncPeriod > options.syncPeriod) {
       throw new UsageError(`--min-sync-period (${options.minSyncPeriod} ms) must not be longer than --sync-period (${options.syncPeriod} ms)`);
     }
-    const { catalog, node } = await load(options);
+    const parsed = parseSource(options.catalog);
+    if (!parsed.ok) throw new UsageError(parsed.message);
     const log = createLogger();
+    let source: AgentSource;
+    let catalog: Catalog;
+    let node: string;
+    if (parsed.source.kind === 'file') {
+      ({ catalog, node } = await load(options));
+      source = { kind: 'file', path: options.catalog };
+    } else {
+      const read = await readEtcd(parsed.source, options, log, stop.signal);
+      if (read === undefined) {
+        log.info({ event: 'stopped', why }, 'stopped while waiting for etcd; nothing was touched');
+        return 0;
+      }
+      ({ catalog, node, source } = read);
+    }
     let agent: Agent;
     try {
       agent = await startAgent({
-        catalogPath: options.catalog, catalog, node, runDir: runDir(), listen,
+        source, catalog, node, runDir: runDir(), listen,
         syncPeriodMs: options.syncPeriod, minSyncPeriodMs: options.minSyncPeriod, upstreams: options.upstream,
         log, env: process.env, signal: stop.signal,
       });
     } catch (error) {
+      // The lock may have been busy before the agent took the client: it must not keep the process alive.
+      if (source.kind === 'etcd') source.client.close();
       if (stop.signal.aborted) {
         log.info({ event: 'stopped', why }, 'stopped while starting; nothing is left running');
         return 0;
@@ -113,5 +157,65 @@ async function runAgent(options: AgentCliOptions, load: Load): Promise<number> {
     process.off('SIGTERM', onStop);
     process.off('SIGINT', onStop);
     process.off('SIGHUP', ignoreHup);
+  }
+}
+
+/** A certificate the client cannot verify, or one the member refuses: no retry mends it. */
+const isTlsFailure = (message: string): boolean => /certificate|handshake|ssl|tls/i.test(message);
+
+/**
+ * The etcd source read once, validated as a file is, for this node. Undefined:
+ * stopped while etcd was unreachable. Invalid or not naming the node: a
+ * UsageError (exit 2), the client closed.
+ */
+async function readEtcd(
+  etcd: EtcdSource, options: AgentCliOptions, log: Logger, signal: AbortSignal,
+): Promise<{ catalog: Catalog; node: string; source: AgentSource } | undefined> {
+  let client;
+  try {
+    client = await connectEtcd(etcd, {
+      ...(options.etcdCa === undefined ? {} : { ca: options.etcdCa }),
+      ...(options.etcdCert === undefined ? {} : { cert: options.etcdCert }),
+      ...(options.etcdKey === undefined ? {} : { key: options.etcdKey }),
+    });
+  } catch (error) {
+    if (error instanceof EtcdSetupError) throw new UsageError(error.message);
+    throw error;
+  }
+  let snapshot: ClusterSnapshot | undefined;
+  try {
+    for (let attempt = 0; snapshot === undefined; attempt++) {
+      if (signal.aborted) return undefined;
+      try {
+        snapshot = await listCluster(client, etcd.prefix);
+      } catch (error) {
+        const message = describeEtcdError(etcd, error);
+        if (isTlsFailure(message)) throw new UsageError(`cannot read the catalog from ${etcd.text}: ${message}`);
+        const waitMs = backoffMs(attempt, { initialMs: 500, maxMs: 5_000 });
+        log.warn({ event: 'source', state: 'down', err: message }, `waiting for ${etcd.text}: ${message}; trying again in ${waitMs} ms (nothing is touched meanwhile)`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, waitMs);
+          signal.addEventListener('abort', () => {
+            clearTimeout(timer);
+            resolve();
+          }, { once: true });
+        });
+      }
+    }
+    if (!snapshot.catalog.ok) {
+      const n = snapshot.catalog.problems.length;
+      throw new UsageError(`${etcd.text} is not a valid catalog (${n} problem${n === 1 ? '' : 's'}); nothing was done:\n${formatProblems(snapshot.catalog.problems)}`);
+    }
+    const catalog = snapshot.catalog.catalog;
+    const node = options.node ?? hostname();
+    if (!Object.hasOwn(catalog.nodes, node)) {
+      const known = Object.keys(catalog.nodes).sort().join(', ') || 'none';
+      throw new UsageError(`node ${node} is not in ${etcd.text} (its nodes: ${known}); pass --node NAME`);
+    }
+    const source: AgentSource = { kind: 'etcd', text: etcd.text, prefix: etcd.prefix, client, initial: snapshot, leaseTtlSeconds: options.etcdLeaseTtl };
+    client = undefined; // the agent's now
+    return { catalog, node, source };
+  } finally {
+    client?.close();
   }
 }

@@ -38,6 +38,8 @@ export interface EtcdCluster {
 export interface EtcdOptions {
   readonly members?: number;
   readonly tls?: boolean;
+  /** More flags for every member (e.g. a short --grpc-keepalive-interval, so a stopped client is dropped). */
+  readonly extraArgs?: readonly string[];
 }
 
 /** Ports the kernel gives free now; etcd binds them a moment later (a race, but on loopback only we pick them). */
@@ -90,6 +92,7 @@ export async function startEtcd(t: TestContext, options: EtcdOptions = {}): Prom
     '--max-txn-ops', '1000000', '--max-request-bytes', String(64 * 1024 * 1024),
     '--logger', 'zap', '--log-level', 'warn',
     ...(tls === undefined ? [] : ['--cert-file', join(dir, 'server.crt'), '--key-file', join(dir, 'server.key'), '--trusted-ca-file', tls.ca, '--client-cert-auth']),
+    ...(options.extraArgs ?? []),
   ];
 
   const start = async (i: number): Promise<void> => {
