@@ -42,16 +42,26 @@ export interface EtcdOptions {
   readonly extraArgs?: readonly string[];
 }
 
-/** Ports the kernel gives free now; etcd binds them a moment later (a race, but on loopback only we pick them). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+/**
+ * A port free now, below the kernel's ephemeral range (32768–60999 by default):
+ * a port the kernel hands out is soon some client's source port (etcd's own
+ * peers', the agents'), and a member restarted on it later would find it taken.
+ */
+async function freePort(taken: Set<number>): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (taken.has(port)) continue;
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
     });
-  });
+    if (free) {
+      taken.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port for etcd between 20000 and 32000');
 }
 
 export async function startEtcd(t: TestContext, options: EtcdOptions = {}): Promise<EtcdCluster> {
@@ -71,9 +81,10 @@ export async function startEtcd(t: TestContext, options: EtcdOptions = {}): Prom
   const scheme = tls === undefined ? 'http' : 'https';
   const clientPorts: number[] = [];
   const peerPorts: number[] = [];
+  const taken = new Set<number>();
   for (let i = 0; i < count; i++) {
-    clientPorts.push(await freePort());
-    peerPorts.push(await freePort());
+    clientPorts.push(await freePort(taken));
+    peerPorts.push(await freePort(taken));
   }
   const token = `vipmesh-test-${randomBytes(4).toString('hex')}`;
   const name = (i: number): string => `m${i}`;
