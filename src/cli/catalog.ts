@@ -88,7 +88,7 @@ export function catalogCommand(program: Command): Command {
       if (!parsed.result.ok) throw new UsageError(invalidText(printablePath(file), parsed.result, 'nothing was written'));
       const want = entriesOf(source.prefix, parsed.document);
       const outcome = await usingEtcd((_connect, read, push) =>
-        read.withEtcd(source, tlsOf(options), (client) => push.pushEntries(client, source.prefix, want)));
+        read.withEtcd(source, tlsOf(options), (client) => push.pushEntries(client, source, want)));
       const wrote = outcome.put + outcome.deleted > 0 ? `revision ${outcome.revision}` : `nothing written, revision ${outcome.revision}`;
       process.stdout.write(
         `pushed ${printablePath(file)} to ${source.text}: ${outcome.put} put, ${outcome.deleted} deleted, ${outcome.unchanged} unchanged (${wrote})\n`,

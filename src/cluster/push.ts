@@ -4,6 +4,7 @@
 // writer got in between, list and diff again. Nothing to change writes nothing,
 // so the store's revision, and every agent's watch, stay still.
 import type { Etcd3, IOperation } from 'etcd3';
+import { type EtcdSource, whereOf } from './connect.js';
 import { rootOf } from './layout.js';
 import { listPrefix } from './list.js';
 import { diffPush, type KeyChange } from './push-diff.js';
@@ -30,19 +31,20 @@ export class PushTooLargeError extends EtcdSourceError {
   override readonly name = 'PushTooLargeError';
 }
 
-/** `want`: the file's keys and values (entriesOf). */
-export async function pushEntries(client: Etcd3, prefix: string, want: ReadonlyMap<string, string>): Promise<PushOutcome> {
+/** `want`: the file's keys and values (entriesOf under the source's prefix). */
+export async function pushEntries(client: Etcd3, source: EtcdSource, want: ReadonlyMap<string, string>): Promise<PushOutcome> {
+  const { prefix } = source;
   for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
     const listing = await listPrefix(client, rootOf(prefix));
     const diff = diffPush(prefix, want, listing.entries);
     const counts = { put: diff.put, deleted: diff.deleted, unchanged: diff.unchanged };
     if (diff.changes.length === 0) return { ...counts, revision: listing.revision };
     const response = await commit(client, diff.changes).catch((error: unknown) => {
-      throw tooLarge(error, diff.changes) ?? error;
+      throw tooLarge(source, error, diff.changes) ?? error;
     });
     if (response.succeeded) return { ...counts, revision: response.header.revision };
   }
-  throw new PushConflictError(`the catalog keys kept changing under the push (${PUSH_ATTEMPTS} attempts): another writer is busy; nothing was written`);
+  throw new PushConflictError(`${whereOf(source)}: the catalog keys kept changing under the push (${PUSH_ATTEMPTS} attempts): another writer is busy; nothing was written`);
 }
 
 function commit(client: Etcd3, changes: readonly KeyChange[]) {
@@ -61,18 +63,18 @@ function operationOf(client: Etcd3, change: KeyChange): IOperation {
  * --max-txn-ops 128 counts the comparisons and the writes separately,
  * --max-request-bytes 1.5 MiB the whole request.
  */
-function tooLarge(error: unknown, changes: readonly KeyChange[]): PushTooLargeError | undefined {
+function tooLarge(source: EtcdSource, error: unknown, changes: readonly KeyChange[]): PushTooLargeError | undefined {
   const message = error instanceof Error ? error.message : String(error);
   if (/too many operations in txn request/i.test(message)) {
     return new PushTooLargeError(
-      `etcd refused the transaction: ${changes.length} keys to write is more than its --max-txn-ops allows (128 by default); ` +
+      `${whereOf(source)} refused the transaction: ${changes.length} keys to write is more than its --max-txn-ops allows (128 by default); ` +
         'raise --max-txn-ops on every member (it must be at least the number of keys a push changes); nothing was written',
     );
   }
   if (/request is too large|larger than max|message larger|RESOURCE_EXHAUSTED/i.test(message)) {
     const bytes = changes.reduce((sum, change) => sum + change.key.length + (change.kind === 'put' ? change.value.length : 0), 0);
     return new PushTooLargeError(
-      `etcd refused the transaction as too large (about ${bytes} bytes of keys and values): raise --max-request-bytes on every member ` +
+      `${whereOf(source)} refused the transaction as too large (about ${bytes} bytes of keys and values): raise --max-request-bytes on every member ` +
         '(1.5 MiB by default); nothing was written',
     );
   }
