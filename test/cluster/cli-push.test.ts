@@ -1,16 +1,19 @@
 // catalog push's transaction against a writer that gets in between its listing
 // and its commit: the commit fails on the changed key, the push lists again and
 // still leaves etcd holding exactly the file; a writer that never stops wins,
-// and the push says so having written nothing.
+// and the push says so having written nothing. And a catalog bigger than one
+// gRPC reply is by default.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'node:test';
 import type { Etcd3 } from 'etcd3';
+import { catalogText } from '../../bench/plan.js';
 import { parseText } from '../../src/catalog/parse-text.js';
 import { connectEtcd } from '../../src/cluster/connect.js';
 import { entriesOf } from '../../src/cluster/layout.js';
 import { PUSH_ATTEMPTS, PushConflictError, pushEntries } from '../../src/cluster/push.js';
+import { readCatalogSource } from '../../src/cluster/read.js';
 import { parseSource } from '../../src/cluster/source.js';
 import { startEtcd } from '../helpers/etcd.js';
 import { FIXTURES } from '../helpers/paths.js';
@@ -81,4 +84,22 @@ test('a key changed or created between the listing and the commit fails the comm
   assert.equal(third.listings(), PUSH_ATTEMPTS);
   assert.equal(await client.get(service).string(), `{"round":${PUSH_ATTEMPTS}}`, 'the other writer\'s value stands');
   assert.equal(await client.get(curl).string(), want.get(curl));
+});
+
+test('a catalog larger than gRPC\'s default 4 MiB reply is pushed and read back whole', { timeout: 120_000 }, async (t) => {
+  const etcd = await startEtcd(t, { members: 1 });
+  const parsed = parseSource(etcd.source('/big'));
+  assert.ok(parsed.ok && parsed.source.kind === 'etcd');
+  const source = parsed.source;
+  const text = catalogText(3000, 'json');
+  assert.ok(text.length > 5 * 1024 * 1024, `${text.length} bytes`);
+  const want = entriesOf('/big', parseText(text).value);
+  const client = await connectEtcd(source);
+  t.after(() => client.close());
+  const pushed = await pushEntries(client, source, want);
+  assert.equal(pushed.put, want.size);
+  const read = await readCatalogSource(source);
+  assert.equal(read.listing.entries.size, want.size);
+  assert.ok(read.result.ok, 'the union is the valid catalog pushed');
+  assert.equal(read.revision, pushed.revision);
 });
