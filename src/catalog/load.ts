@@ -11,13 +11,31 @@ export type LoadResult =
 
 /** Pure: parses YAML or JSON text and validates it, reporting every problem found. */
 export function parseCatalog(text: string): LoadResult {
-  const parsed = parseText(text);
-  if (!('value' in parsed)) return { ok: false, problems: sortProblems(parsed.problems) };
-  const validated = validateCatalog(parsed.value);
-  if (parsed.problems.length === 0) return validated;
-  // YAML warnings (an unknown tag) leave a usable document; report them with whatever else is wrong.
-  return { ok: false, problems: sortProblems([...parsed.problems, ...(validated.ok ? [] : validated.problems)]) };
+  return parseCatalogText(text).result;
 }
+
+export interface ParsedCatalog {
+  readonly result: LoadResult;
+  /** The plain document the text holds (before validation normalizes it), when it parsed at all. */
+  readonly document?: unknown;
+}
+
+/** parseCatalog, keeping the plain document too: `catalog push` stores the file's own values, not defaults filled in. */
+export function parseCatalogText(text: string): ParsedCatalog {
+  const parsed = parseText(text);
+  if (!('value' in parsed)) return { result: { ok: false, problems: sortProblems(parsed.problems) } };
+  const validated = validateCatalog(parsed.value);
+  if (parsed.problems.length === 0) return { result: validated, document: parsed.value };
+  // YAML warnings (an unknown tag) leave a usable document; report them with whatever else is wrong.
+  return {
+    result: { ok: false, problems: sortProblems([...parsed.problems, ...(validated.ok ? [] : validated.problems)]) },
+    document: parsed.value,
+  };
+}
+
+/** A catalog file that could not be read, as the single problem loadCatalog reports. */
+export const unreadableCatalog = (file: string, reason: string): LoadResult =>
+  ({ ok: false, problems: [problem('', `can't read the catalog ${file}: ${reason}`)] });
 
 /**
  * The largest catalog file read. The biggest catalog the benchmarks plan, 10 000
@@ -36,13 +54,14 @@ const MAX_SHOWN = '64 MiB';
  */
 export async function loadCatalog(file: string): Promise<LoadResult> {
   const read = await readCatalogFile(file);
-  if (!read.ok) return { ok: false, problems: [problem('', `can't read the catalog ${file}: ${read.reason}`)] };
+  if (!read.ok) return unreadableCatalog(file, read.reason);
   return parseCatalog(read.text);
 }
 
-type Read = { ok: true; text: string } | { ok: false; reason: string };
+export type CatalogText = { ok: true; text: string } | { ok: false; reason: string };
 
-async function readCatalogFile(file: string): Promise<Read> {
+/** The file's text, read as loadCatalog reads it; `catalog push` needs the text itself. */
+export async function readCatalogFile(file: string): Promise<CatalogText> {
   let handle: FileHandle | undefined;
   try {
     const refused = refusal(await stat(file));

@@ -5,8 +5,8 @@
 import { hostname, release } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { loadCatalog } from '../catalog/load.js';
-import { formatProblems } from '../catalog/problems.js';
 import type { Catalog } from '../catalog/types.js';
+import { parseSource } from '../cluster/source.js';
 import { KernelError } from '../kernel/types.js';
 import { planNode } from '../plan/index.js';
 import { runPass } from '../reconcile/pass.js';
@@ -21,29 +21,26 @@ import { OutputError, writeChunks } from './output.js';
 import { currentCredentials, privilegeProblem } from './privileges.js';
 import { resolverCommand } from './resolver.js';
 import { agentCommand } from './agent.js';
+import { catalogCommand, type EtcdFlags, invalidText, readEtcdCatalog, withEtcdFlags } from './catalog.js';
 import { packageVersion } from './version.js';
 
 export { EXIT, EXIT_INTERNAL } from './errors.js';
 const DEFAULT_CATALOG = '/etc/vipmesh/catalog.yaml';
 
-export interface CommonOptions {
+export interface CommonOptions extends EtcdFlags {
   /** A file path or an etcd source (etcd://HOST:PORT[,…]/PREFIX, etcds://…): src/cluster/source.ts. */
   catalog: string;
   node?: string;
-  /** PEM files for etcds:// (SPEC §6). */
-  etcdCa?: string;
-  etcdCert?: string;
-  etcdKey?: string;
 }
 
 async function loadForNode(options: CommonOptions): Promise<{ catalog: Catalog; node: string }> {
-  const result = await loadCatalog(options.catalog);
+  const parsed = parseSource(options.catalog);
+  if (!parsed.ok) throw new UsageError(parsed.message);
+  const { source } = parsed;
+  const result = source.kind === 'file' ? await loadCatalog(source.path) : (await readEtcdCatalog(source, options)).result;
   if (!result.ok) {
-    const n = result.problems.length;
-    throw new UsageError(
-      `${printablePath(options.catalog)} is not a valid catalog (${n} problem${n === 1 ? '' : 's'}); nothing was done:\n` +
-        formatProblems(result.problems),
-    );
+    const what = source.kind === 'file' ? printablePath(options.catalog) : `the catalog in ${source.text}`;
+    throw new UsageError(invalidText(what, result, 'nothing was done'));
   }
   const node = options.node ?? hostname();
   // Own keys only: `--node constructor` must not find Object.prototype's member.
@@ -55,12 +52,10 @@ async function loadForNode(options: CommonOptions): Promise<{ catalog: Catalog; 
 }
 
 function withCommon(command: Command): Command {
-  return command
+  command
     .option('-c, --catalog <source>', 'catalog file (YAML or JSON), or etcd://HOST:PORT[,HOST:PORT…]/PREFIX (etcds:// for TLS)', DEFAULT_CATALOG)
-    .option('--node <name>', 'the node to act for (default: this host name)', parseNodeName)
-    .option('--etcd-ca <file>', 'etcds://: the CA certificate (PEM) that signed the etcd members\' certificates')
-    .option('--etcd-cert <file>', 'etcds://: this client\'s certificate (PEM)')
-    .option('--etcd-key <file>', 'etcds://: the key (PEM) of --etcd-cert');
+    .option('--node <name>', 'the node to act for (default: this host name)', parseNodeName);
+  return withEtcdFlags(command);
 }
 
 export function buildProgram(): Command {
@@ -102,6 +97,7 @@ export function buildProgram(): Command {
   oneShot('cleanup', 'cleanup', 'remove everything vipmesh created on the node');
   resolverCommand(withCommon(program.command('resolver')), loadForNode);
   agentCommand(withCommon(program.command('agent')), loadForNode);
+  catalogCommand(program);
 
   return program;
 }
@@ -130,7 +126,26 @@ function oneLine(text: string): string {
   return text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
 }
 
+/**
+ * grpc-js passes an etcds:// endpoint's IP address to TLS as the server name,
+ * and Node warns once per process (DEP0123) that it ignores it there. The member's
+ * certificate is still checked against that address, so the warning is noise on a
+ * command's stderr: drop that one, keep every other.
+ */
+let ipServerNameQuiet = false;
+function quietIpServerNameWarning(): void {
+  if (ipServerNameQuiet) return;
+  ipServerNameQuiet = true;
+  for (const listener of process.listeners('warning')) {
+    process.off('warning', listener);
+    process.on('warning', (warning) => {
+      if ((warning as { code?: unknown }).code !== 'DEP0123') listener(warning);
+    });
+  }
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
+  quietIpServerNameWarning();
   try {
     await buildProgram().parseAsync([...argv], { from: 'user' });
     // Actions that end in something other than success set process.exitCode.

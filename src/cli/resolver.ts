@@ -1,7 +1,7 @@
 // `vipmesh resolver`: the embedded DNS on its own, without the agent — for tests,
 // and for nodes whose datapath something else reconciles. It serves every running
 // local task's namespace, reloads when the catalog file changes or on SIGHUP
-// (answers change without a restart), and stops on SIGTERM/SIGINT leaving
+// (from an etcd source: on SIGHUP; answers change without a restart), and stops on SIGTERM/SIGINT leaving
 // resolver.json behind so the next start takes the same ports again. It runs the
 // resolver as the agent does, on a worker thread (src/resolver/host.ts): loading
 // and validating a large catalog here holds this thread for seconds, and answers
@@ -13,6 +13,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { loadCatalog } from '../catalog/load.js';
 import { formatProblems } from '../catalog/problems.js';
 import type { Catalog } from '../catalog/types.js';
+import { parseSource } from '../cluster/source.js';
 import { type ResolverHost, ResolverHostError, type SyncReport, startResolverHost } from '../resolver/host.js';
 import type { Upstream } from '../resolver/types.js';
 import { readHostResolvConf } from '../resolver/upstreams.js';
@@ -115,25 +116,40 @@ async function runResolver(options: ResolverOptions, load: Load): Promise<void> 
   let debounce: NodeJS.Timeout | undefined;
   let restart: NodeJS.Timeout | undefined;
   const file = resolve(options.catalog);
+  const parsed = parseSource(options.catalog);
+  const fromEtcd = parsed.ok && parsed.source.kind === 'etcd';
   let host: ResolverHost | undefined;
 
-  const reload = async (why: string) => {
-    if (stopping || host === undefined) return;
+  const reloadCatalog = async (): Promise<Catalog | undefined> => {
+    if (fromEtcd) {
+      // The same read and checks as at start; any failure leaves the previous catalog serving.
+      return load(options).then(({ catalog: next }) => next, (error: unknown) => {
+        warn(`${(error as Error).message}; still serving the previous catalog`);
+        return undefined;
+      });
+    }
     const result = await loadCatalog(file);
     if (!result.ok) {
       warn(`${file} is not a valid catalog; still serving the previous one:\n${formatProblems(result.problems)}`);
-      return;
+      return undefined;
     }
     if (!Object.hasOwn(result.catalog.nodes, node)) {
       warn(`node ${node} is no longer in ${file}; still serving the previous catalog`);
-      return;
+      return undefined;
     }
+    return result.catalog;
+  };
+
+  const reload = async (why: string) => {
+    if (stopping || host === undefined) return;
+    const next = await reloadCatalog();
+    if (next === undefined || stopping) return;
     if (options.upstream.length === 0 || why === 'SIGHUP') {
       conf = await hostConf();
       upstreams = options.upstream.length > 0 ? options.upstream : conf.upstreams;
       await host.setUpstreams(upstreams, conf.search);
     }
-    catalog = result.catalog;
+    catalog = next;
     probes = await readProbes(dir);
     const report = await host.update(catalog, probes, NONE_GONE);
     say(`reloaded (${why}): ${describe(report)}`);
@@ -195,7 +211,10 @@ async function runResolver(options: ResolverOptions, load: Load): Promise<void> 
     return;
   }
 
-  if (stopSignal === undefined) {
+  if (stopSignal === undefined && fromEtcd) {
+    // Watching etcd is the agent's work; alone, the resolver reads it again on SIGHUP.
+    say(`${describe(report)}; the catalog in etcd is read again on SIGHUP`);
+  } else if (stopSignal === undefined) {
     // The directory, not the file: editors and config managers replace files by renaming.
     try {
       watcher = watch(dirname(file), (_event, name) => {

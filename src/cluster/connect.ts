@@ -27,6 +27,9 @@ export async function connectEtcd(source: EtcdSource, tls: EtcdTlsFiles = {}): P
   const options: IOptions = {
     hosts: source.endpoints.map((endpoint) => `${scheme}://${endpoint}`),
     dialTimeout: CALL_DEADLINE_MS,
+    // gRPC's default 4 MiB cap on a reply is a catalog of about 2 500 services listed at once;
+    // etcd sends ranges of any size, and the catalog's size is the operator's to choose.
+    grpcOptions: { 'grpc.max_receive_message_length': -1 },
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + CALL_DEADLINE_MS }),
   };
   if (source.secure) {
