@@ -13,7 +13,7 @@ const PURE = [
   '^src/reconcile/fingerprint[.]ts$',
   '^src/resolver/records[.]ts$',
   '^src/resolver/wire[.]ts$',
-  '^src/cluster/(layout|source|view)[.]ts$',
+  '^src/cluster/(layout|source|view|push-diff)[.]ts$',
   '^src/agent/liveness[.]ts$',
 ];
 /** Pure modules' neighbours that do read files, so they sit outside PURE. */

@@ -55,8 +55,30 @@ async function readPem(path: string, flag: string): Promise<Buffer> {
   }
 }
 
-/** An etcd3/gRPC error as one line naming the source. */
+/**
+ * An etcd3/gRPC error as one line naming the endpoints, without gRPC's noise: the status code, the connection's
+ * timestamps and empty "Resolution note", OpenSSL's error-stack coordinates, and
+ * Node's advice to try --use-system-ca (the CA here is --etcd-ca); plus, for a
+ * TLS failure, which flag to look at.
+ */
 export function describeEtcdError(source: EtcdSource, error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return `${whereOf(source)}: ${message}`;
+  const where = `${whereOf(source)}: `;
+  const message = (error instanceof Error ? error.message : String(error))
+    .replace(/^\d+ [A-Z_]+: /, '')
+    .replace(/\s*\(\d{4}-\d\d-\d\dT[\d:.]+Z\)/g, '')
+    .replace(/;? if the root CA is installed locally, try running Node\.js with --use-system-ca\.?/g, '')
+    .replace(/[0-9A-F]+:error:[0-9A-F]+:SSL routines:[^:]*:([^:]+):\S*(?: alert number \d+)?/g, '$1')
+    .replace(/\s*Resolution note:\s*$/, '')
+    .replace(/^No connection established\. Last error: (?:Error: )?(.*?)\.?$/s, 'no connection ($1)')
+    .replace(/\s*\n\s*/g, ' ')
+    .trim();
+  return `${where}${message}${source.secure ? tlsHint(message) : ''}`;
+}
+
+function tlsHint(message: string): string {
+  if (/alert (bad certificate|certificate required|unknown ca|certificate unknown)/i.test(message)) {
+    return ' (the members refused the client certificate: check --etcd-cert and --etcd-key, and that the members\' CA signed them)';
+  }
+  if (/certificate|self[- ]signed|verify/i.test(message)) return ' (is --etcd-ca the CA that signed the members\' certificates?)';
+  return '';
 }

@@ -10,7 +10,7 @@ import { parseCatalog } from '../../../src/catalog/load.js';
 import { documentOf, showText } from '../../../src/cli/catalog.js';
 import { entriesOf } from '../../../src/cluster/layout.js';
 import { diffPush, type HeldValue } from '../../../src/cluster/push-diff.js';
-import { etcdErrorLine } from '../../../src/cluster/read.js';
+import { describeEtcdError } from '../../../src/cluster/connect.js';
 import { parseSource } from '../../../src/cluster/source.js';
 import { FIXTURES } from '../../helpers/paths.js';
 
@@ -80,14 +80,14 @@ test('gRPC\'s connection errors become one line naming the endpoints, with the T
   const secure = parseSource('etcds://127.0.0.1:3/vm');
   assert.ok(plain.ok && plain.source.kind === 'etcd' && secure.ok && secure.source.kind === 'etcd');
   assert.equal(
-    etcdErrorLine(plain.source, new Error('14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:1. Resolution note: ')),
+    describeEtcdError(plain.source, new Error('14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:1. Resolution note: ')),
     'etcd at 127.0.0.1:1,127.0.0.1:2: no connection (connect ECONNREFUSED 127.0.0.1:1)',
   );
   assert.equal(
-    etcdErrorLine(secure.source, new Error('14 UNAVAILABLE: No connection established. Last error: Error: unable to verify the first certificate; if the root CA is installed locally, try running Node.js with --use-system-ca. Resolution note: ')),
+    describeEtcdError(secure.source, new Error('14 UNAVAILABLE: No connection established. Last error: Error: unable to verify the first certificate; if the root CA is installed locally, try running Node.js with --use-system-ca. Resolution note: ')),
     'etcd at 127.0.0.1:3: no connection (unable to verify the first certificate) (is --etcd-ca the CA that signed the members\' certificates?)',
   );
-  const refused = etcdErrorLine(secure.source, new Error('14 UNAVAILABLE: No connection established. Last error: 401DF08AB97F0000:error:0A000412:SSL routines:ssl3_read_bytes:ssl/tls alert bad certificate:../deps/openssl/openssl/ssl/record/rec_layer_s3.c:918:SSL alert number 42\n (2026-12-02T08:33:26.415Z). Resolution note: '));
+  const refused = describeEtcdError(secure.source, new Error('14 UNAVAILABLE: No connection established. Last error: 401DF08AB97F0000:error:0A000412:SSL routines:ssl3_read_bytes:ssl/tls alert bad certificate:../deps/openssl/openssl/ssl/record/rec_layer_s3.c:918:SSL alert number 42\n (2026-12-02T08:33:26.415Z). Resolution note: '));
   assert.equal(refused, 'etcd at 127.0.0.1:3: no connection (ssl/tls alert bad certificate) (the members refused the client certificate: check --etcd-cert and --etcd-key, and that the members\' CA signed them)');
-  assert.equal(etcdErrorLine(plain.source, new Error('4 DEADLINE_EXCEEDED: Deadline exceeded')), 'etcd at 127.0.0.1:1,127.0.0.1:2: Deadline exceeded');
+  assert.equal(describeEtcdError(plain.source, new Error('4 DEADLINE_EXCEEDED: Deadline exceeded')), 'etcd at 127.0.0.1:1,127.0.0.1:2: Deadline exceeded');
 });
