@@ -268,8 +268,9 @@ async function measureLatency(s: Scale, ipvs: IpvsMode): Promise<LatencyResult> 
       await dig.until(0, (answers) => answers.includes(change.address) !== change.present);
       const from = agent.lines.length;
       const at = node.write(change.apply(node.raw));
-      const dns = dig.until(at, (answers) => answers.includes(change.address) === change.present);
-      const pass = await agent.line(`the pass of change ${i}`, (l) => isPass(l) && (l['triggers'] as string[]).includes('catalog'), from);
+      const dns = dig.until(at, (answers) => answers.includes(change.address) === change.present, 120_000);
+      dns.catch(() => {}); // awaited below; a failure must not end the process before the cleanup
+      const pass = await agent.line(`the pass of change ${i}`, (l) => isPass(l) && (l['triggers'] as string[]).includes('catalog'), from, 120_000);
       const dnsAt = await dns;
       dig.stop();
       const rulesAt = timeOf(pass);
@@ -735,7 +736,8 @@ function restartTable(s: Scale, r: RestartResult): string[] {
   out.push('', `Target: < 1 s. Where it goes: the old agent stopping; then the new one's Node start and module loading (\`node bin.js --version\` alone: ${ms(r.nodeStartMs)}), `
     + 'loading and validating the catalog, the lock, the resolver worker and HTTP (all before its start line); then binding 127.0.0.11 again in every task namespace, '
     + `8 at a time, each through a bind helper, a Node process started under \`nsenter\` (one alone: ${ms(r.bindMs)}). A namespace answers once its own bind is done, `
-    + 'on the same port as before, so the DNS redirect programmed by the old agent leads to it again before any pass.');
+    + 'on the same port as before, so the DNS redirect programmed by the old agent leads to it again before any pass. '
+    + 'With IPVS in memory the new agent starts with none, so its first pass writes IPVS in every namespace; on a kernel with IPVS it would write nothing.');
   return out;
 }
 
@@ -756,8 +758,10 @@ export async function runAgentBench(options: AgentBenchOptions = {}): Promise<{ 
   const part = async (key: Part, title: string, body: () => Promise<string[]>) => {
     if (!parts.includes(key)) return;
     process.stderr.write(`agent bench: ${key}...\n`);
-    const lines = [`### ${title}`, '', ...(await body()), ''];
-    process.stderr.write(`agent bench: load average ${await loadAverage()}\n${lines.join('\n')}\n`);
+    const load = await loadAverage();
+    const measured = await body();
+    const lines = [`### ${title}`, '', ...measured, '', `Load average (1 min) before and after: ${load}, ${await loadAverage()} (the machine may be shared; these are wall-clock numbers).`, ''];
+    process.stderr.write(`${lines.join('\n')}\n`);
     out.push(...lines);
   };
   await part('latency', 'Network programming latency', async () => latencyTable(s, await measureLatency(s, ipvs), ipvs));
