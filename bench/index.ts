@@ -1,13 +1,15 @@
 // `npm run bench`: every benchmark in one run, printed and written to
 // BENCHMARKS.md with the date and the machine. Needs root (namespaces), the
 // system packages of scripts/install-system-deps.sh, and ~15 minutes.
-//   node dist/bench/index.js [--only plan,reconcile,ipvs,resolver,codec] [--out FILE]
+//   node dist/bench/index.js [--only plan,reconcile,ipvs,resolver,codec,probes,agent] [--out FILE]
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { runAgentBench } from './agent.js';
 import { runDnsCodecBench } from './dns-codec.js';
 import { runIpvsBench } from './ipvs.js';
 import { machine } from './lab.js';
 import { runPlanBench } from './plan.js';
+import { runProbesBench } from './probes.js';
 import { runReconcileBench } from './reconcile.js';
 import { runResolverBench } from './resolver.js';
 
@@ -23,6 +25,8 @@ const SECTIONS: readonly Section[] = [
   { key: 'ipvs', title: 'IPVS in the kernel lane', run: () => runIpvsBench() },
   { key: 'resolver', title: 'Resolver: vipmesh against dnsmasq (dnsperf)', run: () => runResolverBench() },
   { key: 'codec', title: 'DNS wire path: dns-packet against the hand-written encoder', run: () => runDnsCodecBench() },
+  { key: 'probes', title: 'Health probes: 200 namespaces probed every 2 s', run: () => runProbesBench() },
+  { key: 'agent', title: 'Agent', run: () => runAgentBench() },
 ];
 
 function option(name: string): string | undefined {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { counts, dnsperf, latency, requireTools, type DnsTarget, type Latency } from './dnsperf.js';
 import { createLab, machine, median, requireRoot } from './lab.js';
 
 const SERVICES = 1000;
@@ -20,10 +21,7 @@ export interface ResolverBenchOptions {
   readonly fixedQps?: number;
 }
 
-interface Server {
-  readonly name: string;
-  readonly address: string;
-  readonly port: number;
+interface Server extends DnsTarget {
   readonly pid: number;
 }
 
@@ -65,38 +63,17 @@ function cpuTicks(pid: number): number {
 
 const TICKS_PER_SECOND = 100;
 
-async function dnsperf(netns: string, server: Server, file: string, args: readonly string[]): Promise<string> {
-  const r = await execa('ip', ['netns', 'exec', netns, 'dnsperf', '-s', server.address, '-p', String(server.port), '-d', file, ...args], {
-    reject: false, maxBuffer: 512 * 1024 * 1024,
-  });
-  if (r.exitCode !== 0) throw new Error(`dnsperf against ${server.name} failed: ${r.stderr || r.stdout}`);
-  return r.stdout;
-}
-
 async function maxRate(netns: string, server: Server, file: string, seconds: number): Promise<Result> {
   const before = cpuTicks(server.pid);
   const out = await dnsperf(netns, server, file, ['-l', String(seconds)]);
   const ticks = cpuTicks(server.pid) - before;
-  const qps = Number(/Queries per second:\s+([\d.]+)/.exec(out)?.[1]);
-  const completed = Number(/Queries completed:\s+(\d+)/.exec(out)?.[1]);
-  const lost = Number(/Queries lost:\s+(\d+)/.exec(out)?.[1]);
+  const { qps, completed, lost } = counts(out);
   return { qps, cpuUsPerQuery: ((ticks / TICKS_PER_SECOND) * 1e6) / completed, lost };
 }
 
-/** p50/p99 in ms at a fixed rate, from dnsperf -v's per-query lines (`> RCODE name type seconds`). */
-async function latency(netns: string, server: Server, file: string, qps: number, seconds: number): Promise<{ p50: number; p99: number; rcodes: string }> {
-  const out = await dnsperf(netns, server, file, ['-l', String(seconds), '-Q', String(qps), '-v']);
-  const samples: number[] = [];
-  const rcodes = new Map<string, number>();
-  for (const m of out.matchAll(/^> (\S+) \S+ \S+ ([\d.]+)$/gm)) {
-    samples.push(Number(m[2]) * 1000);
-    rcodes.set(m[1]!, (rcodes.get(m[1]!) ?? 0) + 1);
-  }
-  if (samples.length === 0) throw new Error(`dnsperf -v printed no per-query lines for ${server.name}`);
-  samples.sort((a, b) => a - b);
-  const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]!;
-  const total = samples.length;
-  return { p50: at(0.5), p99: at(0.99), rcodes: [...rcodes].map(([k, v]) => `${k} ${((v / total) * 100).toFixed(0)}%`).join(', ') };
+/** p50/p99 in ms at a fixed rate. */
+async function fixedRate(netns: string, server: Server, file: string, qps: number, seconds: number): Promise<Latency> {
+  return latency(await dnsperf(netns, server, file, ['-l', String(seconds), '-Q', String(qps), '-v']), server.name);
 }
 
 interface Child extends PromiseLike<{ exitCode?: number | undefined }> {
@@ -126,11 +103,7 @@ export async function runResolverBench(options: ResolverBenchOptions = {}): Prom
   const seconds = options.seconds ?? 10;
   const rounds = options.rounds ?? 3;
   const fixedQps = options.fixedQps ?? 20_000;
-  for (const tool of ['dnsperf', 'dnsmasq']) {
-    if ((await execa('sh', ['-c', `command -v ${tool}`], { reject: false })).exitCode !== 0) {
-      throw new Error(`the resolver benchmark needs ${tool} (run scripts/install-system-deps.sh)`);
-    }
-  }
+  await requireTools('the resolver benchmark', ['dnsperf', 'dnsmasq']);
   const dir = mkdtempSync(join(tmpdir(), 'vipmesh-dnsbench-'));
   const lab = createLab('vd');
   const children: { kill(signal: NodeJS.Signals): boolean }[] = [];
@@ -182,7 +155,7 @@ export async function runResolverBench(options: ResolverBenchOptions = {}): Prom
         const all = results.get(server.name)!;
         const qps = median(all.map((x) => x.qps));
         qpsOf.set(`${label} ${server.name}`, qps);
-        const lat = await latency(name, server, file, fixedQps, Math.max(3, Math.round(seconds / 2)));
+        const lat = await fixedRate(name, server, file, fixedQps, Math.max(3, Math.round(seconds / 2)));
         const range = `${(Math.min(...all.map((x) => x.qps)) / 1000).toFixed(1)}–${(Math.max(...all.map((x) => x.qps)) / 1000).toFixed(1)}k`;
         rows.push(`| ${label} | ${server.name} | ${(qps / 1000).toFixed(1)}k (${range}) | ${median(all.map((x) => x.cpuUsPerQuery)).toFixed(1)} | ` +
           `${all.reduce((n, x) => n + x.lost, 0)} | ${lat.p50.toFixed(3)} | ${lat.p99.toFixed(3)} | ${lat.rcodes} |`);

@@ -25,15 +25,20 @@ export interface AgentProcess {
   readonly child: ChildProcess;
   readonly lines: LogLine[];
   readonly stderr: () => string;
-  /** The first log line (from `from` on) that matches; waits for it. */
-  line(what: string, match: (line: LogLine) => boolean, from?: number): Promise<LogLine>;
+  /** The first log line (from `from` on) that matches; waits for it (up to `hangMs`, default HANG_MS). */
+  line(what: string, match: (line: LogLine) => boolean, from?: number, hangMs?: number): Promise<LogLine>;
   /** Where HTTP listens, from the start line. */
   url(): Promise<string>;
   /** Resolves with the exit code (or signal) once the process has exited. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export function startAgentProcess(t: TestContext, args: readonly string[], env: Record<string, string>): AgentProcess {
+/** A test's context, or a benchmark's list of things to undo: what the agent process needs of it. */
+export interface Cleanup {
+  after(fn: () => unknown): void;
+}
+
+export function startAgentProcess(t: Cleanup, args: readonly string[], env: Record<string, string>): AgentProcess {
   const child = spawn(process.execPath, [CLI, 'agent', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: LogLine[] = [];
   let stderr = '';
@@ -64,13 +69,13 @@ export function startAgentProcess(t: TestContext, args: readonly string[], env: 
       await exited;
     }
   });
-  const line = async (what: string, match: (l: LogLine) => boolean, from = 0): Promise<LogLine> => {
-    const deadline = Date.now() + HANG_MS;
+  const line = async (what: string, match: (l: LogLine) => boolean, from = 0, hangMs = HANG_MS): Promise<LogLine> => {
+    const deadline = Date.now() + hangMs;
     for (;;) {
       const found = lines.slice(from).find(match);
       if (found !== undefined) return found;
       if (done) throw new Error(`waiting for ${what}: the agent exited; stderr: ${stderr.trim()}; log: ${lines.map((l) => l.msg).join(' | ')}`);
-      if (Date.now() > deadline) throw new Error(`waiting for ${what}: nothing after ${HANG_MS} ms (a hang); log: ${lines.map((l) => l.msg).join(' | ')}`);
+      if (Date.now() > deadline) throw new Error(`waiting for ${what}: nothing after ${hangMs} ms (a hang); log: ${lines.map((l) => l.msg).join(' | ')}`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           waiters.delete(resolve);
