@@ -26,6 +26,7 @@ import { planNode } from '../plan/index.js';
 import { serves } from '../plan/serving.js';
 import { runPass, type PassResult } from '../reconcile/pass.js';
 import type { FailureKind } from '../reconcile/types.js';
+import { ResolverHostError } from '../resolver/host.js';
 import type { Upstream } from '../resolver/types.js';
 import { readNodeFacts, readProbes } from '../state/runtime.js';
 import { acquireLock, type NodeLock } from '../state/store.js';
@@ -473,7 +474,12 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     metrics.countNamespacesGone(gone.size);
     for (const [task, netns] of gone) log.warn({ event: 'namespace-gone', task, netns }, `task ${task}: its namespace ${netns} is gone; it does not serve on this node`);
     recompute();
-    await updateDns();
+    await updateDns().catch((error: unknown) => {
+      // A node too busy to bind every namespace in time (hundreds of namespaces, each a
+      // helper process): the worker goes on binding and reports when done (onSync → a pass).
+      if (!(error instanceof ResolverHostError && error.kind === 'timeout')) throw error;
+      log.warn({ component: 'resolver', err: error.message }, 'the resolver is still binding its namespaces; starting without waiting for it');
+    });
     abortedAtStart();
 
     notifier = createNotifier({

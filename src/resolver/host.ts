@@ -204,7 +204,9 @@ export async function startResolverHost(options: ResolverHostOptions): Promise<R
         return;
       case 'synced':
         ports = new Map(message.ports);
-        if (message.id === null) guard('onSync', () => options.onSync?.(message.report));
+        // An update nobody waits for any more (it timed out on a busy node) still bound its
+        // namespaces: they are reported as the worker's own syncs are, so the redirect follows.
+        if (message.id === null || !pending.has(message.id)) guard('onSync', () => options.onSync?.(message.report));
         else answer(message.id, message);
         return;
       case 'done':

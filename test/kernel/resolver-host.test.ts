@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type TestContext } from 'node:test';
 import { execa } from 'execa';
-import { type ResolverHost, type ResolverHostOptions, type SyncReport, startResolverHost } from '../../src/resolver/host.js';
+import { type ResolverHost, ResolverHostError, type ResolverHostOptions, type SyncReport, startResolverHost } from '../../src/resolver/host.js';
 import { catalogOf } from '../helpers/catalog.js';
 import { inNetns, netns, requireRoot, run, uniqueName } from '../helpers/netns.js';
 import { ROOT } from '../helpers/paths.js';
@@ -182,6 +182,19 @@ test('an update adding a task makes its name answer, and its own namespace is se
   assert.deepEqual(await dig(client.name, ports.udp, 'api.1.new'), ['10.0.1.41']);
   assert.deepEqual(await dig(client.name, ports.udp, 'api'), ['10.0.1.41']);
   assert.deepEqual(await dig(fresh.name, portsOf(host, fresh.path).udp, 'client'), ['10.0.1.31']);
+});
+
+test('an update that times out still binds its namespaces, and says so through onSync', async (t) => {
+  await prerequisites();
+  const client = await taskNetns(t, 'vht');
+  // No worker binds a namespace within 1 ms: the caller stops waiting, the worker does not.
+  const { host, synced } = await startHost(t, { updateTimeoutMs: 1 });
+  await assert.rejects(
+    host.update(catalog([{ name: 'client', netns: client.path, address: '10.0.1.31' }]), new Map(), new Set()),
+    (error: unknown) => error instanceof ResolverHostError && error.kind === 'timeout',
+  );
+  await until('the late sync reaches onSync', () => synced.some((report) => report.bound.some((b) => b.netns === client.path)));
+  assert.deepEqual(await dig(client.name, portsOf(host, client.path).udp, 'client'), ['10.0.1.31']);
 });
 
 /**
