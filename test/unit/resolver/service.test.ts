@@ -5,11 +5,11 @@
 // a restart. Real namespaces are in test/kernel/resolver.test.ts.
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test, { type TestContext } from 'node:test';
+import test, { after, type TestContext } from 'node:test';
 import dnsPacket from 'dns-packet';
 import type { Catalog } from '../../../src/catalog/types.js';
 import { BindError, type NamespaceSockets, type ResolverPorts } from '../../../src/kernel/netns-sockets.js';
@@ -88,8 +88,15 @@ function fakeBind(t: TestContext): Fake {
   return { bind, identify, calls, open, failing, gone, generation };
 }
 
+/** Every test's directories, removed when the file's tests are done. */
+const made: string[] = [];
+after(() => {
+  for (const base of made) rmSync(base, { recursive: true, force: true });
+});
+
 function dirs(): { run: string; etc: string } {
   const base = mkdtempSync(join(tmpdir(), 'vipmesh-service-'));
+  made.push(base);
   return { run: join(base, 'run'), etc: join(base, 'etc-netns') };
 }
 
