@@ -17,7 +17,7 @@ import { formatProblems } from '../catalog/problems.js';
 import { type AgentSource, startAgent, type Agent } from '../agent/daemon.js';
 import { DEFAULT_LISTEN, type ListenAddress, ListenError, parseListen } from '../agent/http.js';
 import { type Logger, createLogger } from '../agent/log.js';
-import { type EtcdSource, EtcdSetupError, connectEtcd, describeEtcdError } from '../cluster/connect.js';
+import type { EtcdSource } from '../cluster/connect.js';
 import { DEFAULT_LEASE_TTL_SECONDS } from '../cluster/membership.js';
 import { parseSource } from '../cluster/source.js';
 import { backoffMs } from '../cluster/view.js';
@@ -171,6 +171,9 @@ const isTlsFailure = (message: string): boolean => /certificate|handshake|ssl|tl
 async function readEtcd(
   etcd: EtcdSource, options: AgentCliOptions, log: Logger, signal: AbortSignal,
 ): Promise<{ catalog: Catalog; node: string; source: AgentSource } | undefined> {
+  // Loaded only for an etcd source: etcd3 and gRPC take about half a second to load, which
+  // a file-catalog agent (and its restart's DNS outage) should not pay.
+  const { EtcdSetupError, connectEtcd, describeEtcdError } = await import('../cluster/connect.js');
   let client;
   try {
     client = await connectEtcd(etcd, {
