@@ -78,10 +78,10 @@ const PROBE_PORT = 8080;
 const START_MS = 300_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const ms = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(0)} ms`);
+export const ms = (v: number) => (v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(0)} ms`);
 
 /** Things to undo, last first, also when a part fails. */
-class Undo implements Cleanup {
+export class Undo implements Cleanup {
   private readonly steps: (() => unknown)[] = [];
   after(fn: () => unknown): void {
     this.steps.push(fn);
@@ -295,7 +295,7 @@ async function measureLatency(s: Scale, ipvs: IpvsMode): Promise<LatencyResult> 
   }
 }
 
-function percentile(values: readonly number[], q: number): number {
+export function percentile(values: readonly number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
 }

@@ -1,10 +1,11 @@
 // `npm run bench`: every benchmark in one run, printed and written to
 // BENCHMARKS.md with the date and the machine. Needs root (namespaces), the
 // system packages of scripts/install-system-deps.sh, and ~15 minutes.
-//   node dist/bench/index.js [--only plan,reconcile,ipvs,resolver,codec,probes,agent] [--out FILE]
+//   node dist/bench/index.js [--only plan,reconcile,ipvs,resolver,codec,probes,agent,cluster] [--out FILE]
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { runAgentBench } from './agent.js';
+import { runClusterBench } from './cluster.js';
 import { runDnsCodecBench } from './dns-codec.js';
 import { runIpvsBench } from './ipvs.js';
 import { machine } from './lab.js';
@@ -27,6 +28,7 @@ const SECTIONS: readonly Section[] = [
   { key: 'codec', title: 'DNS wire path: dns-packet against the hand-written encoder', run: () => runDnsCodecBench() },
   { key: 'probes', title: 'Health probes: 200 namespaces probed every 2 s', run: () => runProbesBench() },
   { key: 'agent', title: 'Agent', run: () => runAgentBench() },
+  { key: 'cluster', title: 'Cluster catalog on etcd', run: () => runClusterBench() },
 ];
 
 function option(name: string): string | undefined {

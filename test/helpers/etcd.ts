@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TestContext } from 'node:test';
 import { execa } from 'execa';
+import type { Cleanup } from './agent.js';
 import { requireTool } from './tools.js';
 
 export interface EtcdTls {
@@ -64,7 +64,8 @@ async function freePort(taken: Set<number>): Promise<number> {
   throw new Error('no free port for etcd between 20000 and 32000');
 }
 
-export async function startEtcd(t: TestContext, options: EtcdOptions = {}): Promise<EtcdCluster> {
+/** `t`: a test's context, or a benchmark's list of things to undo. */
+export async function startEtcd(t: Cleanup, options: EtcdOptions = {}): Promise<EtcdCluster> {
   const etcd = await requireTool('etcd');
   const etcdctlPath = await requireTool('etcdctl');
   const count = options.members ?? 3;
