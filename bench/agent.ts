@@ -234,7 +234,10 @@ function changeAt(raw: SyntheticCatalog, i: number): Change {
   const second = Number(network.slice('net-'.length)) + 1;
   const name = `${service}.99.bench${p}`;
   const address = `10.${second}.200.${(p % 250) + 1}`;
-  const task = { service, node: 'node-3', netns: `/run/netns/remote-bench-${p}`, addresses: { [network]: address } };
+  // A task of a service that publishes a port has an ingress address too (the catalog requires it).
+  const published = (raw.services[service]!.ports ?? []).length > 0;
+  const addresses = { [network]: address, ...(published ? { ingress: `10.255.200.${(p % 250) + 1}` } : {}) };
+  const task = { service, node: 'node-3', netns: `/run/netns/remote-bench-${p}`, addresses };
   const common = { kind, querier: querierOn(network, ''), name: `tasks.${service}`, address };
   return kind === 'remote task added'
     ? { ...common, present: true, apply: (r) => ({ ...r, tasks: { ...r.tasks, [name]: task } }) }
