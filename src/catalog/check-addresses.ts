@@ -1,5 +1,5 @@
-// Addresses on overlay networks: VIPs, task addresses and ingress sandbox
-// addresses all share each network's subnet.
+// Addresses on overlay networks: VIPs, task addresses, ingress sandbox and
+// load-balancer addresses all share each network's subnet.
 import { presence, type Draft } from './draft.js';
 import { contains, dottedQuadValue, parseIp, parseCidr, placeV4, reservedRole, type Cidr, type Ip } from './ip.js';
 import { compareText, joinPath, problem, quoted, shown } from './problems.js';
@@ -61,14 +61,25 @@ export function addressProblem(draft: Draft, networkName: string, text: string, 
   return presence(draft.networks, networkName) === 'missing' ? problem(path, `unknown network ${quoted(networkName)}`) : undefined;
 }
 
-/** Where an address is used; its path is spelled only for a problem. */
-interface Use { readonly section: 'services' | 'tasks' | 'nodes'; readonly name: string; readonly network: string }
+/**
+ * Where an address is used; its path is spelled only for a problem. A node uses
+ * one as its ingress sandbox's, or as the load balancer's on `network`.
+ */
+interface Use {
+  readonly section: 'services' | 'tasks' | 'nodes';
+  readonly name: string;
+  readonly network: string;
+  readonly role?: 'sandbox' | 'load-balancer';
+}
 
 const FIELD = { services: 'vips', tasks: 'addresses' } as const;
 
-const pathOf = ({ section, name, network }: Use): string => (section === 'nodes'
-  ? `${joinPath('nodes', name)}.ingressSandbox.address`
-  : joinPath(`${joinPath(section, name)}.${FIELD[section]}`, network));
+function pathOf({ section, name, network, role }: Use): string {
+  if (section !== 'nodes') return joinPath(`${joinPath(section, name)}.${FIELD[section]}`, network);
+  return role === 'load-balancer'
+    ? `${joinPath(`${joinPath('nodes', name)}.loadBalancers`, network)}.address`
+    : `${joinPath('nodes', name)}.ingressSandbox.address`;
+}
 
 /** Every use of an address after the first (in path order) on the same network is an error naming the first. */
 export function checkDuplicateAddresses(draft: Draft): CatalogProblem[] {
@@ -94,7 +105,12 @@ export function checkDuplicateAddresses(draft: Draft): CatalogProblem[] {
   if (draft.ingress !== undefined) {
     for (const [name, node] of draft.nodes.entries) {
       if (node.ingressSandbox === undefined) continue;
-      add(node.ingressSandbox.address, { section: 'nodes', name, network: draft.ingress.name });
+      add(node.ingressSandbox.address, { section: 'nodes', name, network: draft.ingress.name, role: 'sandbox' });
+    }
+  }
+  for (const [name, node] of draft.nodes.entries) {
+    for (const [network, balancer] of Object.entries(node.loadBalancers ?? {})) {
+      add(balancer.address, { section: 'nodes', name, network, role: 'load-balancer' });
     }
   }
   const out: CatalogProblem[] = [];

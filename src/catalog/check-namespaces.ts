@@ -6,7 +6,7 @@
 // in the one spelling netns.ts gives them; a problem quotes both as written.
 import type { Draft } from './draft.js';
 import { isRecord } from './fields.js';
-import { joinPath, problem, shown } from './problems.js';
+import { compareText, joinPath, problem, shown } from './problems.js';
 import type { CatalogProblem, Node } from './types.js';
 
 /** A role of the node itself that takes a namespace of its own. */
@@ -28,6 +28,13 @@ function nodeRoles(name: string, node: Node): NodeRole[] {
   if (node.netns !== undefined) roles.push({ netns: node.netns, what: 'the node itself', fields: ['netns'], node: name });
   if (node.ingressSandbox !== undefined) {
     roles.push({ netns: node.ingressSandbox.netns, what: 'the ingress sandbox', fields: ['ingressSandbox', 'netns'], node: name });
+  }
+  // Each network's in name order, so the first by name keeps a shared namespace.
+  for (const network of Object.keys(node.loadBalancers ?? {}).sort(compareText)) {
+    const balancer = node.loadBalancers![network]!;
+    roles.push({
+      netns: balancer.netns, what: `the load balancer of network ${shown(network)}`, fields: ['loadBalancers', network, 'netns'], node: name,
+    });
   }
   return roles;
 }

@@ -97,7 +97,14 @@ export function nameMap<T extends z.ZodType>(what: string, value: T) {
     for (const key of Object.keys(input)) {
       const parsed = value.safeParse(input[key], fallbackMessage);
       if (parsed.success) out[key] = parsed.data;
-      else for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: [key, ...issue.path] });
+      else {
+        for (const issue of parsed.error.issues) {
+          // An unknown field of a map value is named as everywhere else, not left to the fallback wording.
+          const fields = issue.code === 'unrecognized_keys' ? issue.keys : [];
+          for (const field of fields) ctx.addIssue({ code: 'custom', message: `unknown field ${quoted(field)}`, path: [key, ...issue.path, field] });
+          if (fields.length === 0) ctx.addIssue({ code: 'custom', message: issue.message, path: [key, ...issue.path] });
+        }
+      }
     }
     return out as Names<z.output<T>>;
   });

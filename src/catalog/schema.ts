@@ -24,11 +24,14 @@ export const nodeSchema = z
     address,
     netns: netnsPath.optional(),
     ingressSandbox: z.strictObject({ netns: netnsPath, address }, says('must be a map with netns and address')).optional(),
+    loadBalancers: nameMap('network name to load balancer',
+      z.strictObject({ netns: netnsPath, address }, says('must be a map with netns and address'))).optional(),
   }, says('must be a map with an address'))
   .transform((n): Omit<Node, 'name'> => ({
     address: n.address,
     ...(n.netns === undefined ? {} : { netns: n.netns }),
     ...(n.ingressSandbox === undefined ? {} : { ingressSandbox: n.ingressSandbox }),
+    ...(n.loadBalancers === undefined ? {} : { loadBalancers: n.loadBalancers }),
   }));
 
 const portSchema = z

@@ -26,12 +26,24 @@ export interface IngressSandbox {
   readonly address: string;
 }
 
+/**
+ * A network's load-balancer namespace on one node (SPEC §2, load-balancer mode):
+ * plumbed like the ingress sandbox, an interface on that network holding `address`.
+ */
+export interface LoadBalancer {
+  /** Normalized as netns.ts does. */
+  readonly netns: string;
+  readonly address: string;
+}
+
 export interface Node {
   readonly name: string;
   readonly address: string;
   /** The namespace that plays this node's host; undefined means the agent's own. */
   readonly netns?: string;
   readonly ingressSandbox?: IngressSandbox;
+  /** Non-ingress network name → its load balancer on this node. */
+  readonly loadBalancers?: Names<LoadBalancer>;
 }
 
 export const PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;

@@ -1,6 +1,7 @@
 // The real Kernel: iptables, IPVS and sysctl adapters over one Runner. Every
 // subprocess goes through the runner; only cheap file-system checks (does this
 // namespace or program exist, which namespace is it?) happen directly, in env.ts.
+import { applyAddresses, readAddresses } from './addresses.js';
 import type { Runner } from './exec.js';
 import { createEnv, namespaceExists, namespaceId, timedOut, type KernelEnv } from './env.js';
 import { detectBackend, readIptables, restoreIptables, type Backend } from './iptables.js';
@@ -64,5 +65,7 @@ export function createKernel(runner: Runner, options: { backend?: Backend } = {}
     readSysctls: (netns, names) => watched(env, (e) => readSysctls(e, netns, names)),
     writeSysctls: (netns, values) => watched(env, (e) => writeSysctls(e, netns, values)),
     forgetDnsFlows: (netns) => watched(env, (e) => flushDnsConntrack(e.runner, netns)),
+    readAddresses: (netns) => watched(env, (e) => readAddresses(e, netns)),
+    applyAddresses: (netns, ops) => watched(env, (e) => applyAddresses(e, netns, ops)),
   };
 }

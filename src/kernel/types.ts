@@ -54,6 +54,24 @@ export type IpvsOp =
   }
   | { readonly kind: 'delete-real-server'; readonly fwmark: number; readonly address: string; readonly port: number };
 
+/** An address on an interface of a namespace, as rtnetlink lists it. */
+export interface ObservedAddress {
+  /** The interface's index and name. */
+  readonly index: number;
+  readonly name: string;
+  readonly address: string;
+  readonly prefixLength: number;
+}
+
+/** One change to a namespace's interface addresses. */
+export interface AddressOp {
+  readonly kind: 'add' | 'delete';
+  /** The interface's index. */
+  readonly index: number;
+  readonly address: string;
+  readonly prefixLength: number;
+}
+
 export type KernelErrorKind = 'no-namespace' | 'no-ipvs' | 'rejected' | 'timeout' | 'backend' | 'other';
 
 /** A failure the operator should read as one sentence, e.g. "the kernel lacks IPVS (…)". */
@@ -97,4 +115,8 @@ export interface Kernel {
    * keep their source port follow a DNS redirect whose port changed.
    */
   forgetDnsFlows(netns: string): Promise<number>;
+  /** Every interface address in the namespace (rtnetlink). */
+  readAddresses(netns: string | null): Promise<readonly ObservedAddress[]>;
+  /** Adds and deletes addresses in order; stops at the first refused, with a KernelError saying which. */
+  applyAddresses(netns: string | null, ops: readonly AddressOp[]): Promise<void>;
 }

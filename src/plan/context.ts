@@ -21,6 +21,8 @@ export interface PlanContext {
    * network balances the same VIPs over the same servers.
    */
   readonly realServerLists: Map<string, Map<string, Map<number, readonly RealServer[]>>>;
+  /** Networks with a load balancer on this node: their VIPs are balanced there, not in the tasks. */
+  readonly balancedNetworks: ReadonlySet<string>;
 }
 
 export function makeContext(catalog: Catalog, node: string, facts: NodeFacts): PlanContext {
@@ -44,7 +46,8 @@ export function makeContext(catalog: Catalog, node: string, facts: NodeFacts): P
       else if (list[list.length - 1] !== index) list.push(index);
     }
   });
-  return { catalog, node, facts, services, vipServices, servingTasks, realServerLists: new Map() };
+  const balancedNetworks = new Set(Object.keys(catalog.nodes[node]?.loadBalancers ?? {}));
+  return { catalog, node, facts, services, vipServices, servingTasks, realServerLists: new Map(), balancedNetworks };
 }
 
 function sortedServices(catalog: Catalog): Service[] {
@@ -71,9 +74,10 @@ export function realServers(ctx: PlanContext, service: string, network: string, 
 
 /**
  * The two chains every IPVS namespace holds: fwmarks set where its traffic enters
- * (PREROUTING in the sandbox, OUTPUT in a task) and SNAT of marked traffic.
+ * (PREROUTING in the sandbox, OUTPUT in a task, INPUT in a load balancer) and
+ * SNAT of marked traffic.
  */
-export function markAndSnatChains(markFrom: 'PREROUTING' | 'OUTPUT', marks: readonly string[], snat: readonly string[]): Chain[] {
+export function markAndSnatChains(markFrom: 'PREROUTING' | 'OUTPUT' | 'INPUT', marks: readonly string[], snat: readonly string[]): Chain[] {
   return [
     { family: 4, table: 'mangle', name: `VIPMESH-${markFrom}`, group: 'datapath', jumps: [{ from: markFrom, match: '' }], rules: marks },
     { family: 4, table: 'nat', name: 'VIPMESH-POSTROUTING', group: 'datapath', jumps: [{ from: 'POSTROUTING', match: '' }], rules: snat },

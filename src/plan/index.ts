@@ -5,6 +5,7 @@ import { taskList } from '../catalog/task-list.js';
 import type { Catalog } from '../catalog/types.js';
 import { makeContext } from './context.js';
 import { planHostNamespace } from './host.js';
+import { planLoadBalancerNamespaces } from './load-balancer.js';
 import { compareText } from './marks.js';
 import { planSandboxNamespace } from './sandbox.js';
 import { planTaskNamespace } from './task.js';
@@ -22,6 +23,7 @@ export function planNode(catalog: Catalog, node: string, facts: NodeFacts): Node
   if (hostPlan.chains.length > 0) namespaces.push(hostPlan);
   const sandboxPlan = planSandboxNamespace(ctx);
   if (sandboxPlan) namespaces.push(sandboxPlan);
+  namespaces.push(...planLoadBalancerNamespaces(ctx));
   const local = taskList(catalog)
     .filter((t) => t.node === node && t.state === 'running')
     .sort((a, b) => compareText(a.name, b.name));

@@ -1,5 +1,7 @@
 // A running local task's namespace: the 127.0.0.11 redirect and, for every vip-mode
-// service it shares a non-ingress network with, a VIP balanced by IPVS.
+// service it shares a non-ingress network with, a VIP balanced by IPVS — unless
+// that network has a load balancer on this node, which balances its VIPs for
+// every task (load-balancer.ts).
 import type { Service, Task } from '../catalog/types.js';
 import { type PlanContext, ipvsSysctls, markAndSnatChains, realServers, sortSysctls, virtualService } from './context.js';
 import { assignVipMarks } from './marks.js';
@@ -80,7 +82,7 @@ function visibleVips(ctx: PlanContext, task: Task): Vip[] {
     const service = ctx.services[index]!;
     if (service.endpointMode !== 'vip') continue;
     for (const network of service.networks) {
-      if (ctx.catalog.networks[network]?.ingress) continue;
+      if (ctx.catalog.networks[network]?.ingress || ctx.balancedNetworks.has(network)) continue;
       const address = service.vips[network];
       const taskAddress = task.addresses[network];
       if (address === undefined || taskAddress === undefined) continue;

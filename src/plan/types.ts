@@ -74,7 +74,22 @@ export interface Sysctl {
   readonly value: string;
 }
 
-export type NamespaceRole = 'host' | 'ingress-sandbox' | 'task';
+/** load-balancer: a network's load-balancer namespace on the node (SPEC §2, load-balancer mode). */
+export type NamespaceRole = 'host' | 'ingress-sandbox' | 'load-balancer' | 'task';
+
+/**
+ * An address vipmesh puts on an interface: a VIP as a host address (/32) on the
+ * load balancer's interface on the VIP's network, so the tasks there reach it by
+ * ARP. The interface is the one holding `anchor`, the load balancer's own address.
+ */
+export interface VipAddress {
+  readonly address: string;
+  readonly prefixLength: number;
+  readonly anchor: string;
+  /** The VIP it is (for people, and the key of what is owned). */
+  readonly service: string;
+  readonly network: string;
+}
 
 export interface ResolverPorts {
   readonly udp: number;
@@ -94,6 +109,10 @@ export interface NamespacePlan {
   readonly sysctls: readonly Sysctl[];
   /** Role task only: the resolver's ports in this namespace, null while no agent holds them. */
   readonly resolverPorts?: ResolverPorts | null;
+  /** Role load-balancer only: the network it balances. */
+  readonly network?: string;
+  /** Role load-balancer only: the VIP addresses on its interface on that network, by address. */
+  readonly addresses?: readonly VipAddress[];
 }
 
 export interface NodePlan {

@@ -1,6 +1,7 @@
 // One namespace: desired vs observed → the minimal writes. Pure.
 import type { Family } from '../catalog/types.js';
 import type { Sysctl } from '../plan/types.js';
+import { diffAddresses } from './diff-addresses.js';
 import { diffIpvs } from './diff-ipvs.js';
 import { diffIptables } from './diff-iptables.js';
 import type { Change, DesiredNamespace, DiffOptions, NamespaceChanges, ObservedNamespace } from './types.js';
@@ -26,5 +27,10 @@ export function diffNamespace(desired: DesiredNamespace, observed: ObservedNames
     sysctls.push(s);
     changes.push({ text: `~ sysctl ${s.name} ${current ?? '(absent)'} -> ${s.value}`, drift: true });
   }
-  return { restore, ipvs: ipvs.ops, sysctls, changes, draining: ipvs.draining };
+  const owned = options.ownedAddresses ?? [];
+  const addresses = observed.addresses === undefined
+    ? { ops: [], changes: [], owned }
+    : diffAddresses(desired.addresses ?? [], observed.addresses, owned);
+  changes.push(...addresses.changes);
+  return { restore, ipvs: ipvs.ops, sysctls, changes, draining: ipvs.draining, addresses: addresses.ops, ownedAddresses: addresses.owned };
 }

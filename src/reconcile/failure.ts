@@ -4,7 +4,7 @@
 import { KernelError } from '../kernel/types.js';
 import type { Failure, FailureKind } from './types.js';
 
-export type Step = 'read' | 'iptables' | 'ipvs' | 'sysctl' | 'conntrack';
+export type Step = 'read' | 'iptables' | 'ipvs' | 'sysctl' | 'conntrack' | 'addresses';
 
 export function failureKind(error: unknown, step: Step): FailureKind {
   if (!(error instanceof KernelError)) return 'other';

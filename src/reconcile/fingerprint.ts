@@ -8,6 +8,10 @@ import type { DesiredNamespace } from './types.js';
 
 export function fingerprint(desired: DesiredNamespace, manageDns: boolean): string {
   const chains = manageDns ? desired.chains : desired.chains.filter((c) => !isDnsChain(c.name));
-  const text = JSON.stringify([manageDns, chains, desired.ipvs, desired.sysctls]);
+  // Addresses only where there are some: the digests of every other namespace stay as they were.
+  const addresses = desired.addresses ?? [];
+  const text = JSON.stringify(addresses.length === 0
+    ? [manageDns, chains, desired.ipvs, desired.sysctls]
+    : [manageDns, chains, desired.ipvs, desired.sysctls, addresses]);
   return createHash('sha256').update(text).digest('base64url').slice(0, 22);
 }

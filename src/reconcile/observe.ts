@@ -10,6 +10,8 @@ export interface ObserveTarget {
   readonly role: NamespaceRole;
   readonly families: readonly Family[];
   readonly sysctls: readonly string[];
+  /** Read the interface addresses too (VIP addresses planned or owned there). */
+  readonly addresses: boolean;
 }
 
 export async function observeNamespace(kernel: Kernel, target: ObserveTarget): Promise<ObservedNamespace> {
@@ -24,7 +26,8 @@ export async function observeNamespace(kernel: Kernel, target: ObserveTarget): P
   const sysctls = names.length > 0
     ? await kernel.readSysctls(target.netns, names)
     : new Map<string, string | undefined>();
-  return { iptables, ipvs, sysctls };
+  if (!target.addresses) return { iptables, ipvs, sysctls };
+  return { iptables, ipvs, sysctls, addresses: await kernel.readAddresses(target.netns) };
 }
 
 // The tail of a mark rule as iptables-save prints it.

@@ -6,6 +6,7 @@ import { KernelError, type IpvsOp, type Kernel } from '../kernel/types.js';
 import { planNode } from '../plan/index.js';
 import { vipKey, type NamespacePlan, type NodeFacts, type NodePlan } from '../plan/types.js';
 import type { StoredState } from '../state/store.js';
+import { addressKey } from './diff-addresses.js';
 import { diffNamespace } from './diff.js';
 import { diffIpvs } from './diff-ipvs.js';
 import { failure } from './failure.js';
@@ -84,7 +85,8 @@ export function readBackScope(ops: readonly IpvsOp[]): ReadonlySet<number> | und
   return touched.size <= TARGETED_READ_BACK ? touched : undefined;
 }
 
-type Outcome = NamespaceResult & { after?: NamespaceChanges };
+/** `owned`: the VIP addresses vipmesh owns in the namespace after the pass (undefined: as before). */
+type Outcome = NamespaceResult & { after?: NamespaceChanges; owned?: readonly string[] };
 const NOT_STARTED = 'not-started' as const;
 
 function marksOf(state: StoredState): Map<string, ReadonlyMap<string, number>> {
@@ -146,9 +148,9 @@ export async function reconcileNode(input: ReconcileInput): Promise<ReconcileRes
       notHandled.push(target);
       continue;
     }
-    const { after, ...result } = outcome;
+    const { after, owned, ...result } = outcome;
     namespaces.push(result);
-    handled.push({ target, result, ...(after ? { draining: after.draining } : {}) });
+    handled.push({ target, result, ...(after ? { draining: after.draining } : {}), ...(owned ? { addresses: owned } : {}) });
   }
   return {
     namespaces,
@@ -206,9 +208,11 @@ async function handle(pass: Pass, target: NamespaceTarget, planned: ReadonlyMap<
   };
   try {
     if (!(await kernel.namespaceExists(target.netns))) return failed(goneError(target));
+    const ownedAddresses = pass.state.addresses?.[target.key] ?? [];
     const seen = await observeNamespace(kernel, {
       netns: target.netns, role: target.role, families: families(target, ns),
       sysctls: ns?.sysctls.map((s) => s.name) ?? [],
+      addresses: (ns?.addresses?.length ?? 0) > 0 || ownedAddresses.length > 0,
     });
     const programmed = programmedMarks(seen, ns?.ipvs ?? []);
     pass.marks.set(target.key, programmed);
@@ -216,7 +220,7 @@ async function handle(pass: Pass, target: NamespaceTarget, planned: ReadonlyMap<
     const desired: DesiredNamespace = ns ?? NOTHING;
     const manageDns = manages(input, target);
     const drainStarted = new Map(Object.entries(pass.state.draining[target.key] ?? {}));
-    const options: DiffOptions = { manageDns, now: input.now, drainStarted, taskRunning: pass.taskRunning };
+    const options: DiffOptions = { manageDns, now: input.now, drainStarted, taskRunning: pass.taskRunning, ownedAddresses };
     const changes = diffNamespace(desired, seen, options);
     const outcome = { ...base, changes: changes.changes, gone: false, after: changes };
     if (input.mode === 'diff') {
@@ -247,7 +251,7 @@ function ipvsUnavailable(desired: DesiredNamespace, seen: ObservedNamespace, wha
 async function apply(
   kernel: Kernel, target: NamespaceTarget, desired: DesiredNamespace, seen: ObservedNamespace,
   changes: NamespaceChanges, options: DiffOptions,
-): Promise<{ errors: Failure[]; writes: WriteCounts }> {
+): Promise<{ errors: Failure[]; writes: WriteCounts; owned?: readonly string[] }> {
   const errors: Failure[] = [];
   const writes = { ...NO_WRITES };
   for (const [family, text] of changes.restore) {
@@ -295,7 +299,36 @@ async function apply(
       errors.push(failure(error, 'sysctl', 'sysctl: '));
     }
   }
-  return { errors, writes };
+  // Last: a VIP answers on the load balancer only once it is balanced there.
+  // Without IPVS it is added all the same, as the rest of the non-IPVS state is.
+  if (seen.addresses === undefined) return { errors, writes };
+  const owned = await applyAddresses(kernel, target, changes, options, errors);
+  if (desired.addresses?.some((a) => !seen.addresses!.some((o) => o.address === a.anchor)) === true) {
+    const anchors = [...new Set(desired.addresses.map((a) => a.anchor))].join(', ');
+    errors.push({ kind: 'other', message: `VIP addresses not added: no interface holds the load balancer's address ${anchors}` });
+  }
+  return { errors, writes, owned };
+}
+
+/** The VIP address changes; what vipmesh owns afterwards, however far they got. */
+async function applyAddresses(
+  kernel: Kernel, target: NamespaceTarget, changes: NamespaceChanges, options: DiffOptions, errors: Failure[],
+): Promise<readonly string[]> {
+  if (changes.addresses.length === 0) return changes.ownedAddresses;
+  try {
+    await kernel.applyAddresses(target.netns, changes.addresses);
+    return changes.ownedAddresses;
+  } catch (error) {
+    errors.push(failure(error, 'addresses', 'addresses: '));
+  }
+  // Stopped part way: what is there now, of what was owned or being added, is owned.
+  const claimed = new Set([...(options.ownedAddresses ?? []), ...changes.ownedAddresses]);
+  try {
+    const now = await kernel.readAddresses(target.netns);
+    return [...new Set(now.map(addressKey))].filter((key) => claimed.has(key));
+  } catch {
+    return [...claimed];
+  }
 }
 
 /** Was a DNS redirect in place that now points at other resolver ports? */

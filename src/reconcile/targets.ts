@@ -26,6 +26,7 @@ export function targets(plan: NodePlan, catalog: Catalog, node: string, state: S
     const self = catalog.nodes[node]!;
     add(self.netns ?? 'host', self.netns ?? null, 'host');
     if (self.ingressSandbox) add(self.ingressSandbox.netns, self.ingressSandbox.netns, 'ingress-sandbox');
+    for (const balancer of Object.values(self.loadBalancers ?? {})) add(balancer.netns, balancer.netns, 'load-balancer');
   }
   return [...found.values()];
 }
@@ -78,5 +79,6 @@ function rekey(state: StoredState, moved: ReadonlyMap<string, string>): StoredSt
     return out;
   };
   const namespaces = Object.fromEntries(Object.entries(state.namespaces).filter(([key]) => !moved.has(key)));
-  return { namespaces, draining: move(state.draining), marks: move(state.marks), applied: move(state.applied) };
+  const rekeyed = { namespaces, draining: move(state.draining), marks: move(state.marks), applied: move(state.applied) };
+  return state.addresses === undefined ? rekeyed : { ...rekeyed, addresses: move(state.addresses) };
 }

@@ -1,5 +1,5 @@
 import type { Family } from '../catalog/types.js';
-import type { IpvsOp, ObservedIptables, ObservedIpvs } from '../kernel/types.js';
+import type { AddressOp, IpvsOp, ObservedAddress, ObservedIptables, ObservedIpvs } from '../kernel/types.js';
 import type { NamespacePlan, Sysctl } from '../plan/types.js';
 
 export type Mode = 'apply' | 'diff' | 'cleanup';
@@ -9,6 +9,8 @@ export interface ObservedNamespace {
   readonly iptables: ReadonlyMap<Family, ObservedIptables>;
   readonly ipvs: ObservedIpvs;
   readonly sysctls: ReadonlyMap<string, string | undefined>;
+  /** Interface addresses, read only where VIP addresses are planned or owned. */
+  readonly addresses?: readonly ObservedAddress[];
 }
 
 /** One line of a change summary. `drift` is false for a drain in progress. */
@@ -26,6 +28,10 @@ export interface NamespaceChanges {
   readonly changes: readonly Change[];
   /** Real servers draining after this pass: key → when draining started (ms). */
   readonly draining: ReadonlyMap<string, number>;
+  /** VIP addresses to add and delete (a load balancer's). */
+  readonly addresses: readonly AddressOp[];
+  /** The addresses vipmesh owns here once `addresses` are applied (addressKey()). */
+  readonly ownedAddresses: readonly string[];
 }
 
 export interface DiffOptions {
@@ -36,9 +42,11 @@ export interface DiffOptions {
   readonly drainStarted: ReadonlyMap<string, number>;
   /** Real-server address → is its task still running (undefined: not in the catalog). */
   readonly taskRunning: (address: string) => boolean | undefined;
+  /** The VIP addresses vipmesh added here, by addressKey() (state.json). */
+  readonly ownedAddresses?: readonly string[];
 }
 
-export type DesiredNamespace = Pick<NamespacePlan, 'chains' | 'ipvs' | 'sysctls'>;
+export type DesiredNamespace = Pick<NamespacePlan, 'chains' | 'ipvs' | 'sysctls' | 'addresses'>;
 
 export const NOTHING: DesiredNamespace = { chains: [], ipvs: [], sysctls: [] };
 

@@ -1,12 +1,13 @@
 // The whole node plan as `vipmesh plan` prints it: per namespace a `# netns` line,
 // its iptables-restore text (IPv6 after a `# ip6tables` line), its IPVS state in
-// ipvsadm-save syntax and its sysctls as `# sysctl` lines.
+// ipvsadm-save syntax, its sysctls as `# sysctl` lines and, in a load balancer,
+// its VIP addresses as `# address` lines.
 //
 // A node's plan can be larger than the longest string V8 can hold (1 000 VIP services
 // seen from 3 000 local tasks is gigabytes of text), so the renderers are generators
 // that yield one namespace at a time; the whole-string forms are their concatenation,
 // kept for tests and small plans.
-import type { NamespacePlan, NodePlan } from '../plan/types.js';
+import type { NamespacePlan, NodePlan, VipAddress } from '../plan/types.js';
 import { renderRestore } from './iptables.js';
 import { renderIpvs } from './ipvs.js';
 
@@ -23,6 +24,11 @@ export function printablePath(key: string): string {
   return JSON.stringify(key).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+/** A VIP address of a load balancer: `# address 10.0.1.2/32 beside 10.0.1.250` (the interface holding that one). */
+export function addressLine(a: VipAddress): string {
+  return `# address ${a.address}/${a.prefixLength} beside ${a.anchor}`;
+}
+
 export function renderNamespaceText(ns: NamespacePlan): string {
   let text = `# netns ${printablePath(ns.key)}\n`;
   text += renderRestore(ns.chains, 4);
@@ -30,6 +36,7 @@ export function renderNamespaceText(ns: NamespacePlan): string {
   if (v6 !== '') text += `# ip6tables\n${v6}`;
   text += renderIpvs(ns.ipvs);
   for (const s of ns.sysctls) text += `# sysctl ${s.name}=${s.value}\n`;
+  for (const a of ns.addresses ?? []) text += `${addressLine(a)}\n`;
   return text;
 }
 

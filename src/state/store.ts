@@ -23,6 +23,11 @@ export interface StoredState {
   readonly marks: Readonly<Record<string, Readonly<Record<string, number>>>>;
   /** Per namespace, a fingerprint of the plan last applied there without an error. */
   readonly applied: Readonly<Record<string, string>>;
+  /**
+   * Per namespace, the VIP addresses vipmesh added there ("10.0.1.2/32"): the
+   * only addresses it ever deletes. Absent while it owns none anywhere.
+   */
+  readonly addresses?: Readonly<Record<string, readonly string[]>>;
 }
 
 export const EMPTY_STATE: StoredState = { namespaces: {}, draining: {}, marks: {}, applied: {} };
@@ -46,14 +51,28 @@ export async function readState(dir: string): Promise<StoredState> {
     for (const [key, entry] of Object.entries(data['namespaces'])) {
       if (!isRecord(entry)) continue;
       const netns = typeof entry['netns'] === 'string' ? entry['netns'] : null;
-      const role = entry['role'] === 'host' || entry['role'] === 'ingress-sandbox' ? entry['role'] : 'task';
+      const role = entry['role'] === 'host' || entry['role'] === 'ingress-sandbox' || entry['role'] === 'load-balancer'
+        ? entry['role'] : 'task';
       namespaces[key] = { netns, role };
     }
   }
   const applied = isRecord(data['applied'])
     ? Object.fromEntries(Object.entries(data['applied']).filter((e): e is [string, string] => typeof e[1] === 'string'))
     : {};
-  return { namespaces, draining: numbers(data['draining']), marks: numbers(data['marks']), applied };
+  const state = { namespaces, draining: numbers(data['draining']), marks: numbers(data['marks']), applied };
+  const addresses = stringLists(data['addresses']);
+  return Object.keys(addresses).length === 0 ? state : { ...state, addresses };
+}
+
+function stringLists(value: unknown): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  if (!isRecord(value)) return out;
+  for (const [key, list] of Object.entries(value)) {
+    if (!Array.isArray(list)) continue;
+    const texts = list.filter((item): item is string => typeof item === 'string');
+    if (texts.length > 0) out[key] = texts;
+  }
+  return out;
 }
 
 /** Written whole and renamed into place, so a crash never leaves half a file. */

@@ -9,7 +9,7 @@ import { posix } from 'node:path';
 import type { Family } from '../../src/catalog/types.js';
 import { jumpTarget } from '../../src/kernel/parse-iptables-save.js';
 import {
-  KernelError, type IpvsOp, type Kernel, type NamespaceId, type ObservedIptables, type ObservedIpvs,
+  KernelError, type IpvsOp, type Kernel, type NamespaceId, type ObservedAddress, type ObservedIptables, type ObservedIpvs,
   type ObservedRealServer, type ObservedService, type ObservedTable,
 } from '../../src/kernel/types.js';
 import { BUILTIN_CHAINS, CHAIN_PREFIX, TABLES, type Sysctl, type Table } from '../../src/plan/types.js';
@@ -55,6 +55,9 @@ export interface FakeKernel extends Kernel {
   setConnections(netns: string | null, fwmark: number, address: string, port: number, active: number, inactive: number): void;
   sysctl(netns: string | null, name: string): string | undefined;
   setSysctl(netns: string | null, name: string, value: string): void;
+  /** An address put there by someone (the network's plumbing, an operator). */
+  addInterfaceAddress(netns: string | null, address: ObservedAddress): void;
+  addresses(netns: string | null): ObservedAddress[];
 }
 
 const BUILTINS: Readonly<Record<Table, readonly string[]>> = {
@@ -93,6 +96,8 @@ interface Namespace {
   readonly iptables: Map<Family, Tables>;
   ipvs: Map<number, FakeService>;
   readonly sysctls: Map<string, string>;
+  /** Interface addresses, in the order they were added. */
+  addresses: ObservedAddress[];
 }
 
 function emptyTables(): Tables {
@@ -135,7 +140,7 @@ export function createFakeKernel(options: FakeKernelOptions = {}): FakeKernel {
     const key = canonical(netns);
     let ns = spaces.get(key);
     if (ns === undefined) {
-      ns = { iptables: new Map(), ipvs: new Map(), sysctls: new Map(Object.entries(BASE_SYSCTLS)) };
+      ns = { iptables: new Map(), ipvs: new Map(), sysctls: new Map(Object.entries(BASE_SYSCTLS)), addresses: [] };
       spaces.set(key, ns);
     }
     return ns;
@@ -215,6 +220,31 @@ export function createFakeKernel(options: FakeKernelOptions = {}): FakeKernel {
       await enter('forgetDnsFlows', netns);
       forgotten.push(netns);
       return 0;
+    },
+    async readAddresses(netns) {
+      const ns = await enter('readAddresses', netns);
+      return ns.addresses.map((a) => ({ ...a }));
+    },
+    async applyAddresses(netns, ops) {
+      if (ops.length === 0) return;
+      const ns = await enter('applyAddresses', netns);
+      const staged = [...ns.addresses];
+      for (const op of ops) {
+        const at = staged.findIndex((a) => a.index === op.index && a.address === op.address && a.prefixLength === op.prefixLength);
+        const link = staged.find((a) => a.index === op.index);
+        if (op.kind === 'add' && at >= 0) throw new KernelError(`adding ${op.address}/${op.prefixLength}: Request rejected: EEXIST`, 'rejected');
+        if (op.kind === 'add' && link === undefined) throw new KernelError(`adding ${op.address}/${op.prefixLength}: no interface ${op.index}`, 'rejected');
+        if (op.kind === 'delete' && at < 0) throw new KernelError(`deleting ${op.address}/${op.prefixLength}: Request rejected: EADDRNOTAVAIL`, 'rejected');
+        if (op.kind === 'add') staged.push({ index: op.index, name: link!.name, address: op.address, prefixLength: op.prefixLength });
+        else staged.splice(at, 1);
+      }
+      ns.addresses = staged;
+    },
+    addInterfaceAddress(netns, address) {
+      space(netns).addresses.push({ ...address });
+    },
+    addresses(netns) {
+      return space(netns).addresses.map((a) => ({ ...a }));
     },
 
     addNamespace(netns) {

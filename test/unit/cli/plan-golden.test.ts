@@ -51,6 +51,14 @@ test('plan --format json matches its golden', async () => {
   checkGolden('article-001-myservice--node-2.json', result.stdout);
 });
 
+test('plan --format json of a node in load-balancer mode matches its golden', async () => {
+  const result = await vipmesh(['plan', '-c', join(FIXTURES, 'article-003-whoami-lb.yaml'), '--node', 'node-1', '--format', 'json', ...KERNEL]);
+  assert.equal(result.exitCode, 0, result.stderr);
+  const plan = JSON.parse(result.stdout) as { namespaces: { role: string; network?: string }[] };
+  assert.deepEqual(plan.namespaces.map((ns) => ns.role), ['host', 'ingress-sandbox', 'load-balancer', 'task', 'task']);
+  checkGolden('article-003-whoami-lb--node-1.json', result.stdout);
+});
+
 test('plan for a kernel before 5.9 adds conn_reuse_mode=0', async () => {
   const result = await vipmesh(['plan', '-c', join(FIXTURES, 'article-003-whoami.yaml'), '--node', 'node-1', '--kernel-release', '5.4.0-150-generic']);
   assert.equal(result.exitCode, 0, result.stderr);
