@@ -23,6 +23,8 @@ export interface PlanContext {
   readonly realServerLists: Map<string, Map<string, Map<number, readonly RealServer[]>>>;
   /** Networks with a load balancer on this node: their VIPs are balanced there, not in the tasks. */
   readonly balancedNetworks: ReadonlySet<string>;
+  /** The ingress network's name, if the catalog has one (at most one, by validation). */
+  readonly ingressNetwork: string | undefined;
 }
 
 export function makeContext(catalog: Catalog, node: string, facts: NodeFacts): PlanContext {
@@ -47,7 +49,8 @@ export function makeContext(catalog: Catalog, node: string, facts: NodeFacts): P
     }
   });
   const balancedNetworks = new Set(Object.keys(catalog.nodes[node]?.loadBalancers ?? {}));
-  return { catalog, node, facts, services, vipServices, servingTasks, realServerLists: new Map(), balancedNetworks };
+  const ingressNetwork = Object.values(catalog.networks).find((n) => n.ingress)?.name;
+  return { catalog, node, facts, services, vipServices, servingTasks, realServerLists: new Map(), balancedNetworks, ingressNetwork };
 }
 
 function sortedServices(catalog: Catalog): Service[] {

@@ -1,9 +1,11 @@
 // A running local task's namespace: the 127.0.0.11 redirect and, for every vip-mode
 // service it shares a non-ingress network with, a VIP balanced by IPVS — unless
 // that network has a load balancer on this node, which balances its VIPs for
-// every task (load-balancer.ts).
+// every task (load-balancer.ts). A task with an ingress address also gets the
+// ingress filter (ingress-filter.ts), in either mode.
 import type { Service, Task } from '../catalog/types.js';
 import { type PlanContext, ipvsSysctls, markAndSnatChains, realServers, sortSysctls, virtualService } from './context.js';
+import { ingressFilterChains } from './ingress-filter.js';
 import { assignVipMarks } from './marks.js';
 import {
   RESOLVER_ADDRESS, TCP_PORT_TOKEN, UDP_PORT_TOKEN, comment, endpoint, host, matchMark, protoPort, setMark,
@@ -40,6 +42,7 @@ export function planTaskNamespace(ctx: PlanContext, task: Task): NamespacePlan {
     ipvs.push(virtualService(service, balances, mark, label, realServers(ctx, service.name, vip.network, 0)));
   }
   if (vips.length > 0) chains.push(...markAndSnatChains('OUTPUT', markRules, snatRules));
+  chains.push(...ingressFilterChains(ctx, task));
   return {
     key: task.netns,
     netns: task.netns,

@@ -45,7 +45,7 @@ for f in dist/test/vm/*.scenario.js; do
   wanted "$f" && scenarios+=("$f")
 done
 kernel_tests=()
-for f in dist/test/kernel/adapters.test.js dist/test/kernel/reconcile.test.js; do
+for f in dist/test/kernel/adapters.test.js dist/test/kernel/reconcile.test.js dist/test/kernel/ingress-filter.test.js; do
   wanted "$f" && kernel_tests+=("$f")
 done
 status=0

@@ -1,10 +1,12 @@
 // Guest-only scenarios (kernel lane): load-balancer mode (SPEC §2). A network's
 // VIPs live in its load-balancer namespace — a /32 on its interface, one IPVS
 // service per VIP over the tasks of every node — and the task namespaces keep
-// no IPVS and no VIP mark. All state programmed by `vipmesh reconcile`.
+// no IPVS and no VIP mark, only the DNS redirect and the ingress filter. All state
+// programmed by `vipmesh reconcile`.
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import test from 'node:test';
-import { Lab, inNs, tally, vipmesh } from './helpers/lab.js';
+import { Lab, inNs, reconcileAndCheck, tally, vipmesh } from './helpers/lab.js';
 import { LB_ADDRESS, LB_VIP, addressesOn, lbCluster } from './helpers/lb-cluster.js';
 
 const escape = (text: string) => text.replaceAll('.', '\\.');
@@ -70,4 +72,70 @@ test('lb 3: cleanup removes the VIP address and the IPVS service, and leaves a f
   assert.deepEqual(await addressesOn(c.lb, 'eth0'), ['10.0.1.250/24', '10.0.1.99/32']);
   assert.doesNotMatch(await inNs(c.lb, 'ipvsadm', ['-Ln']), /FWM/);
   assert.doesNotMatch(await inNs(c.lb, 'iptables-save', []), /VIPMESH/);
+});
+
+test('lb 4: through a task\'s ingress address only the published target port answers; its other ports answer on appnet', async (t) => {
+  const lab = new Lab(t);
+  const under = await lab.segment('under');
+  const ingress = await lab.segment('ingress');
+  const app = await lab.segment('appnet');
+  const outside = await lab.ns('outside');
+  await lab.plug(outside, under, 'eth0', '192.0.2.100/24');
+  // node-1 as in the mesh scenarios: its sandbox behind a veth, on the ingress segment.
+  const host = await lab.ns('node1');
+  const sbox = await lab.ns('sbox1');
+  await lab.plug(host, under, 'eth0', '192.0.2.11/24');
+  await lab.wire(host, 'sb0', '172.18.1.1/24', sbox, 'gw0', '172.18.1.2/24');
+  await lab.plug(sbox, ingress, 'eth1', '10.255.0.2/16');
+  await lab.route(host, '10.255.0.2/32', 'via', '172.18.1.2');
+  await lab.route(sbox, 'default', 'via', '172.18.1.1');
+  const lb = await lab.ns('lb1');
+  await lab.plug(lb, app, 'eth0', `${LB_ADDRESS}/24`);
+  const tasks: string[] = [];
+  for (const i of [1, 2]) {
+    const ns = await lab.ns(`web${i}`);
+    await lab.plug(ns, app, 'eth0', `10.0.1.1${i}/24`);
+    await lab.plug(ns, ingress, 'ing0', `10.255.0.1${i}/16`);
+    // 80 is published (through 8080); 81 is a port the task listens on, not published.
+    await lab.server(ns, `web.${i}`, 80);
+    await lab.server(ns, `web.${i}:81`, 81);
+    tasks.push(ns);
+  }
+  const [web1, web2] = tasks as [string, string];
+  const catalog = lab.catalog(`version: 1
+networks:
+  appnet: { subnet: 10.0.1.0/24 }
+  ingress: { subnet: 10.255.0.0/16, ingress: true }
+nodes:
+  node-1:
+    address: 192.0.2.11
+    netns: /run/netns/${host}
+    ingressSandbox: { netns: /run/netns/${sbox}, address: 10.255.0.2 }
+    loadBalancers: { appnet: { netns: /run/netns/${lb}, address: ${LB_ADDRESS} } }
+services:
+  web:
+    vips: { appnet: ${LB_VIP} }
+    ports: [{ target: 80, published: 8080 }]
+tasks:
+  web.1: { service: web, node: node-1, netns: /run/netns/${web1}, addresses: { appnet: 10.0.1.11, ingress: 10.255.0.11 } }
+  web.2: { service: web, node: node-1, netns: /run/netns/${web2}, addresses: { appnet: 10.0.1.12, ingress: 10.255.0.12 } }
+`);
+  await reconcileAndCheck(join(lab.dir, 'run'), catalog, 'node-1');
+
+  // The routing mesh reaches the published target port on the tasks' ingress addresses.
+  const mesh = await lab.client(outside, 'tcp', '192.0.2.11', '8080', '4');
+  assert.deepEqual(tally(mesh), { 'web.1': 2, 'web.2': 2 }, mesh.join('\n'));
+  // Straight at web.1's ingress address from the ingress network: 80/tcp answers;
+  // 81/tcp and anything over udp are dropped, not refused.
+  const direct = await lab.client(sbox, 'tcp', '10.255.0.11', '80', '1');
+  assert.match(direct[0] ?? '', /^web\.1 10\.255\.0\.2$/, direct.join('\n'));
+  assert.deepEqual(await lab.client(sbox, 'tcp', '10.255.0.11', '81', '1'), ['error timeout']);
+  assert.deepEqual(await lab.client(sbox, 'udp', '10.255.0.11', '80', '1'), ['error timeout']);
+  // The same ports on web.1's appnet address answer another task, and the VIP still spreads.
+  assert.deepEqual(await lab.client(web2, 'tcp', '10.0.1.11', '81', '1'), ['web.1:81 10.0.1.12']);
+  const udp = await lab.client(web2, 'udp', '10.0.1.11', '80', '1');
+  assert.match(udp.join('\n'), /^web\.1 10\.0\.1\.12:\d+$/, 'the udp server answers with the client\'s address and port');
+  const viaVip = await lab.client(web2, 'tcp', LB_VIP, '80', '4');
+  assert.deepEqual(tally(viaVip), { 'web.1': 2, 'web.2': 2 }, viaVip.join('\n'));
+  assert.match(await inNs(web1, 'iptables-save', ['-t', 'filter']), /^-A INPUT -d 10\.255\.0\.11\/32 ! -i lo -j VIPMESH-INGRESS-INPUT$/m);
 });
