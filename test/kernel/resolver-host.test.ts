@@ -49,7 +49,12 @@ async function startHost(t: TestContext, more: Partial<ResolverHostOptions> = {}
     onSync: (report) => synced.push(report),
     ...more,
   });
-  t.after(() => host.stop());
+  // After hooks run in the order they were added: the directory's removal came first, and a
+  // stopping host writes resolver.json there again; removed once more after the stop.
+  t.after(async () => {
+    await host.stop();
+    rmSync(dirs.dir, { recursive: true, force: true });
+  });
   return { host, synced };
 }
 
