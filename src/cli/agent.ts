@@ -13,7 +13,6 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { Catalog } from '../catalog/types.js';
 import { parseDuration } from '../catalog/duration.js';
-import { formatProblems } from '../catalog/problems.js';
 import { type AgentSource, startAgent, type Agent } from '../agent/daemon.js';
 import { DEFAULT_LISTEN, type ListenAddress, ListenError, parseListen } from '../agent/http.js';
 import { type Logger, createLogger } from '../agent/log.js';
@@ -22,9 +21,9 @@ import { DEFAULT_LEASE_TTL_SECONDS } from '../cluster/membership.js';
 import { parseSource } from '../cluster/source.js';
 import { backoffMs } from '../cluster/view.js';
 import { type ClusterSnapshot, listCluster } from '../cluster/watch.js';
-import { hostname } from 'node:os';
 import type { Upstream } from '../resolver/types.js';
 import { runDir } from '../state/runtime.js';
+import { catalogForNode, tlsOf } from './catalog.js';
 import { UsageError } from './errors.js';
 import { currentCredentials, privilegeProblem } from './privileges.js';
 import { parseUpstream } from './resolver.js';
@@ -176,11 +175,7 @@ async function readEtcd(
   const { EtcdSetupError, connectEtcd, describeEtcdError } = await import('../cluster/connect.js');
   let client;
   try {
-    client = await connectEtcd(etcd, {
-      ...(options.etcdCa === undefined ? {} : { ca: options.etcdCa }),
-      ...(options.etcdCert === undefined ? {} : { cert: options.etcdCert }),
-      ...(options.etcdKey === undefined ? {} : { key: options.etcdKey }),
-    });
+    client = await connectEtcd(etcd, tlsOf(options));
   } catch (error) {
     if (error instanceof EtcdSetupError) throw new UsageError(error.message);
     throw error;
@@ -205,16 +200,7 @@ async function readEtcd(
         });
       }
     }
-    if (!snapshot.catalog.ok) {
-      const n = snapshot.catalog.problems.length;
-      throw new UsageError(`${etcd.text} is not a valid catalog (${n} problem${n === 1 ? '' : 's'}); nothing was done:\n${formatProblems(snapshot.catalog.problems)}`);
-    }
-    const catalog = snapshot.catalog.catalog;
-    const node = options.node ?? hostname();
-    if (!Object.hasOwn(catalog.nodes, node)) {
-      const known = Object.keys(catalog.nodes).sort().join(', ') || 'none';
-      throw new UsageError(`node ${node} is not in ${etcd.text} (its nodes: ${known}); pass --node NAME`);
-    }
+    const { catalog, node } = catalogForNode(snapshot.catalog, { what: `the catalog in ${etcd.text}`, source: etcd.text }, options.node);
     const source: AgentSource = { kind: 'etcd', text: etcd.text, prefix: etcd.prefix, client, initial: snapshot, leaseTtlSeconds: options.etcdLeaseTtl };
     client = undefined; // the agent's now
     return { catalog, node, source };

@@ -4,10 +4,12 @@
 // unless the whole file is valid; show prints what etcd holds even when the
 // union is invalid (that is when an operator needs to see it), then exits 2
 // with every problem on stderr.
+import { hostname } from 'node:os';
 import { type Command, Option } from 'commander';
 import { stringify } from 'yaml';
 import { type LoadResult, parseCatalogText, readCatalogFile, unreadableCatalog } from '../catalog/load.js';
 import { formatProblems } from '../catalog/problems.js';
+import type { Catalog } from '../catalog/types.js';
 import type { EtcdSource, EtcdTlsFiles } from '../cluster/connect.js';
 import { assemble, COLLECTIONS, entriesOf } from '../cluster/layout.js';
 import type { SourceCatalog } from '../cluster/read.js';
@@ -73,6 +75,21 @@ const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' 
 
 export function invalidText(what: string, result: Extract<LoadResult, { ok: false }>, consequence: string): string {
   return `${what} is not a valid catalog (${plural(result.problems.length, 'problem')}); ${consequence}:\n${formatProblems(result.problems)}`;
+}
+
+/**
+ * The catalog for this node (--node, else the host name), or the UsageError that says why
+ * not: the catalog is invalid (`what` names it), or it has no such node (`source` as given).
+ */
+export function catalogForNode(result: LoadResult, where: { what: string; source: string }, nodeOption: string | undefined): { catalog: Catalog; node: string } {
+  if (!result.ok) throw new UsageError(invalidText(where.what, result, 'nothing was done'));
+  const node = nodeOption ?? hostname();
+  // Own keys only: `--node constructor` must not find Object.prototype's member.
+  if (!Object.hasOwn(result.catalog.nodes, node)) {
+    const known = Object.keys(result.catalog.nodes).sort().join(', ') || 'none';
+    throw new UsageError(`node ${node} is not in ${where.source} (its nodes: ${known}); pass --node NAME`);
+  }
+  return { catalog: result.catalog, node };
 }
 
 export function catalogCommand(program: Command): Command {

@@ -2,7 +2,7 @@
 // codes (SPEC §4): 0 ok, 1 drift (diff), 2 usage or invalid catalog, 3 applied in
 // part or an unexpected error (errors.ts). Importing this runs nothing; bin.ts is
 // the program.
-import { hostname, release } from 'node:os';
+import { release } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { loadCatalog } from '../catalog/load.js';
 import type { Catalog } from '../catalog/types.js';
@@ -21,7 +21,7 @@ import { OutputError, writeChunks } from './output.js';
 import { currentCredentials, privilegeProblem } from './privileges.js';
 import { resolverCommand } from './resolver.js';
 import { agentCommand } from './agent.js';
-import { catalogCommand, type EtcdFlags, invalidText, readEtcdCatalog, withEtcdFlags } from './catalog.js';
+import { catalogCommand, catalogForNode, type EtcdFlags, readEtcdCatalog, withEtcdFlags } from './catalog.js';
 import { packageVersion } from './version.js';
 
 export { EXIT, EXIT_INTERNAL } from './errors.js';
@@ -38,17 +38,8 @@ async function loadForNode(options: CommonOptions): Promise<{ catalog: Catalog; 
   if (!parsed.ok) throw new UsageError(parsed.message);
   const { source } = parsed;
   const result = source.kind === 'file' ? await loadCatalog(source.path) : (await readEtcdCatalog(source, options)).result;
-  if (!result.ok) {
-    const what = source.kind === 'file' ? printablePath(options.catalog) : `the catalog in ${source.text}`;
-    throw new UsageError(invalidText(what, result, 'nothing was done'));
-  }
-  const node = options.node ?? hostname();
-  // Own keys only: `--node constructor` must not find Object.prototype's member.
-  if (!Object.hasOwn(result.catalog.nodes, node)) {
-    const known = Object.keys(result.catalog.nodes).sort().join(', ') || 'none';
-    throw new UsageError(`node ${node} is not in ${options.catalog} (its nodes: ${known}); pass --node NAME`);
-  }
-  return { catalog: result.catalog, node };
+  const what = source.kind === 'file' ? printablePath(options.catalog) : `the catalog in ${source.text}`;
+  return catalogForNode(result, { what, source: options.catalog }, options.node);
 }
 
 function withCommon(command: Command): Command {
