@@ -12,8 +12,9 @@
 //     task NAME NETNS NET ADDR/LEN...   a local task: one interface per network, in name order
 //
 //   node topology.mjs service VIPMESH_DIR CATALOG SERVICE
-//     MODE VIP ADDRESS...               vip|dnsrr, the VIP (- in dnsrr mode) and the addresses
-//                                       of the serving tasks, on the service's first network
+//     MODE VIP ADDRESSES NAMES          vip|dnsrr, the VIP (- in dnsrr mode), the serving
+//                                       tasks' addresses on the service's first overlay
+//                                       network and their names (both sorted, comma-joined)
 //
 // VIPMESH_DIR is the vipmesh package (the checkout, or where npm installed it).
 // Exit 2 with a message on stderr when the catalog is invalid or does not fit the lab.
@@ -87,10 +88,11 @@ function service(catalog, name) {
   const network = found.networks.find((n) => !catalog.networks[n].ingress);
   if (network === undefined) fail(`services.${name}: on no overlay network`);
   const serving = Object.values(catalog.tasks)
-    .filter((t) => t.service === name && t.state === 'running' && t.health !== 'unhealthy' && t.addresses[network] !== undefined)
-    .map((t) => t.addresses[network])
-    .sort();
-  return [[found.endpointMode, found.vips[network] ?? '-', ...serving].join(' ')];
+    .filter((t) => t.service === name && t.state === 'running' && t.health !== 'unhealthy' && t.addresses[network] !== undefined);
+  if (serving.length === 0) fail(`services.${name}: no serving task`);
+  const addresses = serving.map((t) => t.addresses[network]).sort();
+  const names = serving.map((t) => t.name).sort();
+  return [[found.endpointMode, found.vips[network] ?? '-', addresses.join(','), names.join(',')].join(' ')];
 }
 
 const [command, vipmeshDir, catalogFile, name, ...extra] = process.argv.slice(2);
