@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Vagrant provisioning, the worker, last: checks the whole lab as seed article 003
-# shows it with Docker, from a task on each machine (the "client" namespace; the
-# manager's over ssh as root, with the key check-key.sh installed):
+# shows it with Docker, from a task on each machine (client-manager, client-worker;
+# the manager's over ssh as root, with the key check-key.sh installed):
 #   - dig whoami → the VIP; dig tasks.whoami → the three task addresses; the dnsrr
 #     service → its tasks; tasks.api → its tasks once their tcp healthcheck passes;
 #   - ten requests to http://whoami land on all three tasks (through the machine's
@@ -12,16 +12,20 @@
 # for up to a minute: the agents converge on their own time (the other node's
 # liveness, the first probes). Exits 1 naming every check that failed.
 #   check.sh MANAGER_ADDRESS WORKER_ADDRESS
+# To try it without two machines (namespaces playing them), the environment may set
+# LIB, CATALOG, VIPMESH_DIR, TRIES, and MANAGER_EXEC: a command prefix that runs a
+# command on the manager instead of ssh (e.g. "nsenter --net=/run/netns/NAME").
 set -euo pipefail
 manager_address=${1:?usage: check.sh MANAGER_ADDRESS WORKER_ADDRESS}
 worker_address=${2:?usage: check.sh MANAGER_ADDRESS WORKER_ADDRESS}
 PUBLISHED=8080 # whoami's published port in scripts/vagrant/catalog.yaml
-LIB=/usr/local/lib/vipmesh-lab
-CATALOG=/etc/vipmesh-lab/catalog.yaml
-VIPMESH_DIR=/usr/local/lib/node_modules/vipmesh
+LIB=${LIB:-/usr/local/lib/vipmesh-lab}
+CATALOG=${CATALOG:-/etc/vipmesh-lab/catalog.yaml}
+VIPMESH_DIR=${VIPMESH_DIR:-/usr/local/lib/node_modules/vipmesh}
+TRIES=${TRIES:-60}
+MANAGER_EXEC=${MANAGER_EXEC:-}
 KEY=/root/.ssh/vipmesh-lab-check
 HEALTHZ=http://127.0.0.1:9641/healthz
-TRIES=60
 failed=()
 
 say() { echo "check: $*"; }
@@ -32,6 +36,9 @@ on() {
   shift
   if [ "$machine" = worker ]; then
     "$@"
+  elif [ -n "$MANAGER_EXEC" ]; then
+    # shellcheck disable=SC2086 # a command prefix, split into words
+    $MANAGER_EXEC "$@"
   else
     ssh -i "$KEY" -o BatchMode=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=accept-new \
       -o UserKnownHostsFile=/root/.ssh/vipmesh-lab-known-hosts "root@$manager_address" "$(printf '%q ' "$@")"
@@ -51,11 +58,13 @@ expect() {
     fi
     [ "$i" -eq "$TRIES" ] || sleep 1
   done
+  [ "${#got}" -le 400 ] || got="${got:0:400}…"
   say "FAIL: $description: want \"$want\", got \"$got\""
   failed+=("$description")
 }
 
-# The distinct Hostname: lines of COUNT requests (each on a new connection) to URL.
+# The distinct Hostname: lines of COUNT requests (each on a new connection) to URL,
+# from that machine's host, or from inside NETNS there.
 hostnames() {
   local machine=$1 count=$2 url=$3 netns=${4:-}
   local urls=() i
@@ -68,7 +77,7 @@ hostnames() {
 }
 
 dig_in_client() {
-  on "$1" ip netns exec client dig +short +time=2 +tries=1 "$2"
+  on "$1" ip netns exec "${client_netns[$1]}" dig +short +time=2 +tries=1 "$2"
 }
 
 agent_healthy() {
@@ -76,8 +85,16 @@ agent_healthy() {
 }
 
 api_answers() {
-  hostnames "$1" 1 http://api/ client | grep -q '^api\.' && echo ok
+  hostnames "$1" 1 http://api/ "${client_netns[$1]}" | grep -q '^api\.' && echo ok
 }
+
+# The namespace of the task client-MACHINE on each machine, from the catalog.
+declare -A client_netns
+for machine in manager worker; do
+  plumbing=$(node "$LIB/topology.mjs" plumbing "$VIPMESH_DIR" "$CATALOG" "$machine")
+  client_netns[$machine]=$(awk -v task="client-$machine" '$1 == "task" && $2 == task { print $3 }' <<<"$plumbing")
+  [ -n "${client_netns[$machine]}" ] || { say "FAIL: $CATALOG has no task client-$machine on $machine"; exit 1; }
+done
 
 # "MODE VIP ADDRESSES NAMES" of a service, from the catalog (lists comma-joined).
 catalog_service() {
@@ -104,13 +121,13 @@ for machine in manager worker; do
 done
 
 for machine in manager worker; do
-  expect "$machine, task client: dig whoami → the VIP" "$whoami_vip" dig_in_client "$machine" whoami
-  expect "$machine, task client: dig tasks.whoami → the three tasks" "$whoami_tasks" dig_in_client "$machine" tasks.whoami
-  expect "$machine, task client: dig whoami-dnsrr → its tasks (dnsrr)" "$dnsrr_tasks" dig_in_client "$machine" whoami-dnsrr
-  expect "$machine, task client: dig tasks.api → its tasks (tcp healthcheck passed)" "$api_tasks" dig_in_client "$machine" tasks.api
-  expect "$machine, task client: 10 requests to http://whoami land on every whoami task" "$whoami_names" \
-    hostnames "$machine" 10 http://whoami/ client
-  expect "$machine, task client: http://api answers from an api task" ok api_answers "$machine"
+  expect "$machine, task client-$machine: dig whoami → the VIP" "$whoami_vip" dig_in_client "$machine" whoami
+  expect "$machine, task client-$machine: dig tasks.whoami → the three tasks" "$whoami_tasks" dig_in_client "$machine" tasks.whoami
+  expect "$machine, task client-$machine: dig whoami-dnsrr → its tasks (dnsrr)" "$dnsrr_tasks" dig_in_client "$machine" whoami-dnsrr
+  expect "$machine, task client-$machine: dig tasks.api → its tasks (tcp healthcheck passed)" "$api_tasks" dig_in_client "$machine" tasks.api
+  expect "$machine, task client-$machine: 10 requests to http://whoami land on every whoami task" "$whoami_names" \
+    hostnames "$machine" 10 http://whoami/ "${client_netns[$machine]}"
+  expect "$machine, task client-$machine: http://api answers from an api task" ok api_answers "$machine"
   for address in "$manager_address" "$worker_address"; do
     expect "$machine, host: 9 requests to $address:$PUBLISHED (routing mesh) land on every whoami task" "$whoami_names" \
       hostnames "$machine" 9 "http://$address:$PUBLISHED/"
