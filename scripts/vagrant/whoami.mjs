@@ -25,5 +25,6 @@ const server = createServer((request, response) => {
   ].join('\n'));
 });
 // IPv4 only, so the addresses print as 10.0.1.11 rather than ::ffff:10.0.1.11.
-server.listen(Number(port), '0.0.0.0', () => process.stderr.write(`whoami ${name} on port ${port}\n`));
+// Port 0 takes any free one (for tests): the line says which.
+server.listen(Number(port), '0.0.0.0', () => process.stderr.write(`whoami ${name} on port ${server.address().port}\n`));
 for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => server.close(() => process.exit(0)));
