@@ -43,7 +43,7 @@ for i in $(seq 90); do
   fi
   [ "$i" -eq 90 ] || sleep 1
 done
-say "node $node_name: the agent is not healthy after 90 s ($HEALTHZ):"
+say "node $node_name: the agent is not healthy after 90 s ($HEALTHZ); it reads the catalog from $source_url: is the manager up (vagrant up manager)?"
 curl -sS --max-time 2 "$HEALTHZ" >&2 || true
 systemctl status vipmesh.service --no-pager >&2 || true
 journalctl -u vipmesh.service -n 40 --no-pager >&2 || true
