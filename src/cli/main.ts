@@ -13,6 +13,7 @@ import { runPass } from '../reconcile/pass.js';
 import type { Mode } from '../reconcile/run.js';
 import { summarize } from '../reconcile/summary.js';
 import { printablePath, renderPlanJsonChunks, renderPlanTextChunks } from '../render/plan.js';
+import { removeResolvConfsOf } from '../resolver/resolv-conf.js';
 import { readNodeFacts, runDir } from '../state/runtime.js';
 import { acquireLock, LockBusyError } from '../state/store.js';
 import { EXIT, EXIT_INTERNAL, UsageError, internalErrorText, isClosedPipe } from './errors.js';
@@ -93,6 +94,9 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** Where `ip netns exec` takes per-namespace files from; the agent writes resolv.conf there. */
+const ETC_NETNS = '/etc/netns';
+
 // The holder is most likely the agent, which keeps the lock for its life: waiting is pointless.
 const LOCK_WAIT_MS = 0;
 
@@ -104,6 +108,12 @@ async function runOneShot(verb: string, mode: Mode, options: CommonOptions): Pro
     const result = await runPass({ catalog, node, mode, runDir: dir });
     const printed = summarize(verb, result, mode === 'diff');
     process.stdout.write(printed.stdout);
+    if (mode === 'cleanup') {
+      // The agent leaves its tasks' resolv.conf behind on stop (a restart must not
+      // cut their DNS); cleanup is where they go.
+      const tasks = Object.values(catalog.tasks).filter((task) => task.node === node).map((task) => task.netns);
+      for (const file of await removeResolvConfsOf(ETC_NETNS, tasks)) process.stdout.write(`# removed ${file}\n`);
+    }
     process.stderr.write(printed.stderr);
     if (printed.failed > 0) return EXIT.partial;
     return mode === 'diff' && printed.drift ? EXIT.drift : EXIT.ok;

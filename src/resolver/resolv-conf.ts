@@ -106,3 +106,22 @@ export function createResolvConfs(etcNetns: string, warn: (message: string) => v
     },
   };
 }
+
+/**
+ * Removes our resolv.conf of these namespaces (`vipmesh cleanup`: the agent leaves
+ * them in place when it stops, so its tasks keep 127.0.0.11 across a restart).
+ * A file without our marker stays. Returns the files removed.
+ */
+export async function removeResolvConfsOf(etcNetns: string, netnsPaths: Iterable<string>): Promise<string[]> {
+  const removed: string[] = [];
+  const confs = createResolvConfs(etcNetns, () => {});
+  for (const netns of netnsPaths) {
+    const name = namedNamespace(netns);
+    if (name === null) continue;
+    const file = join(etcNetns, name, 'resolv.conf');
+    const before = await readText(file);
+    await confs.remove(netns);
+    if (before?.startsWith(MARKER) === true && (await readText(file)) === undefined) removed.push(file);
+  }
+  return removed;
+}
