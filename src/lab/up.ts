@@ -1,0 +1,240 @@
+// `vipmesh lab up` (SPEC §7): the catalog's cluster on this machine. Validates
+// first (nothing made when invalid), refuses when a lab is up already, then
+// builds the topology, starts a whoami server per running task, etcd with the
+// catalog pushed into it (--etcd), and one real `vipmesh agent` per node; waits
+// until every agent has made a pass and every probed task passed its probe.
+// Everything goes on the journal before it is made, so `lab down` removes it
+// whatever happens to this process; a failure here removes it at once.
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { join, resolve } from 'node:path';
+import { loadCatalog } from '../catalog/load.js';
+import { formatProblems } from '../catalog/problems.js';
+import type { Catalog } from '../catalog/types.js';
+import { HEALTH_FILE } from '../state/runtime.js';
+import { buildTopology } from './build.js';
+import { freePort, startLabEtcd } from './etcd.js';
+import { LabJournal, readJournal, type ProcessEntry } from './journal.js';
+import { CLI, WHOAMI } from './paths.js';
+import { Plumbing, listNamespaces } from './plumbing.js';
+import { isAlive, startDetached } from './processes.js';
+import { type LabTopology, labTopology } from './topology.js';
+
+export interface UpOptions {
+  readonly catalogPath: string;
+  readonly etcd: boolean;
+  readonly runDir: string;
+  /** Progress lines. */
+  readonly say: (line: string) => void;
+  /** How long the agents may take to be ready (ms); the kernel lane's emulated CPU is slow. */
+  readonly readyTimeoutMs?: number;
+  /** Aborted: stop making things and return 'failed' (the caller removes what was made). */
+  readonly signal?: AbortSignal;
+  /** Called once checks passed, just before the first thing is made (from then on, down has work). */
+  readonly onMaking?: () => void;
+}
+
+export interface RunningLab {
+  readonly catalog: Catalog;
+  readonly catalogPath: string;
+  readonly topology: LabTopology;
+  readonly runDir: string;
+  /** The agents' -c: the catalog file, or the lab's etcd. */
+  readonly source: string;
+  readonly agents: readonly { readonly node: string; readonly listen: string; readonly log: string }[];
+}
+
+export type UpResult =
+  | { readonly status: 'up'; readonly lab: RunningLab }
+  /** Nothing was made: an invalid catalog, a lab already up, a namespace taken. */
+  | { readonly status: 'refused'; readonly message: string }
+  /** Something failed while building; what was made is removed again (`cleanup`). */
+  | { readonly status: 'failed'; readonly message: string };
+
+const DEFAULT_READY_TIMEOUT_MS = 300_000;
+let stopSignal: AbortSignal | undefined;
+/** Waits between polls; an abort (SIGINT during up) ends the wait with an error. */
+async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+  stopSignal?.throwIfAborted();
+}
+
+/** What `up` checks before it makes anything. */
+async function prepare(options: UpOptions): Promise<{ ok: true; catalog: Catalog; topology: LabTopology } | { ok: false; message: string }> {
+  const loaded = await loadCatalog(options.catalogPath);
+  if (!loaded.ok) {
+    return { ok: false, message: `${options.catalogPath} is not a valid catalog (${loaded.problems.length} problem${loaded.problems.length === 1 ? '' : 's'}); nothing was made:\n${formatProblems(loaded.problems)}` };
+  }
+  const planned = labTopology(loaded.catalog);
+  if (!planned.ok) return { ok: false, message: `the lab cannot build ${options.catalogPath}; nothing was made:\n${planned.problems.map((p) => `  ${p}`).join('\n')}` };
+  if (await readJournal(options.runDir) !== undefined) {
+    return { ok: false, message: `a lab is up already (its journal is in ${options.runDir}); run \`vipmesh lab down${downFlag(options.runDir)}\` first` };
+  }
+  const present = new Set(await listNamespaces());
+  const taken = planned.topology.namespaces.filter((ns) => present.has(ns.name)).map((ns) => ns.name);
+  if (taken.length > 0) {
+    return { ok: false, message: `these namespaces exist already and are not this lab's to take over: ${taken.join(', ')} (another lab? \`vipmesh lab down --run-dir DIR\` with its run directory removes it); nothing was made` };
+  }
+  const etc = planned.topology.tasks.filter((t) => existsSync(join('/etc/netns', t.ns))).map((t) => `/etc/netns/${t.ns}`);
+  if (etc.length > 0) return { ok: false, message: `these exist already and are not this lab's: ${etc.join(', ')}; nothing was made` };
+  return { ok: true, catalog: loaded.catalog, topology: planned.topology };
+}
+
+export const downFlag = (runDir: string): string => (resolve(runDir) === '/run/vipmesh-lab' ? '' : ` --run-dir ${runDir}`);
+
+/**
+ * Brings the lab up. On 'failed', what was made is still there for the caller to
+ * remove with downLab (the CLI does at once; the demo in its finally).
+ */
+export async function upLab(options: UpOptions): Promise<UpResult> {
+  const catalogPath = resolve(options.catalogPath);
+  const runDir = resolve(options.runDir);
+  const checked = await prepare({ ...options, catalogPath, runDir });
+  if (!checked.ok) return { status: 'refused', message: checked.message };
+  const { catalog, topology } = checked;
+  const deadline = Date.now() + (options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
+  stopSignal = options.signal;
+  options.onMaking?.();
+  await mkdir(runDir, { recursive: true });
+  const journal = new LabJournal(runDir, options.signal);
+  await journal.write({ kind: 'lab', catalog: catalogPath, etcd: options.etcd, at: new Date().toISOString() });
+  try {
+    const plumbing = new Plumbing({ journal });
+    options.say(`building ${topology.namespaces.length} namespaces: ${topology.nodes.length} nodes, ${topology.tasks.length} tasks, their sandboxes, load balancers and segments`);
+    await buildTopology(plumbing, topology);
+    // The agents write each task's resolv.conf there; the lab removes it with the task.
+    for (const task of topology.tasks) await plumbing.etcNetns(task.ns);
+
+    const servers = topology.tasks.filter((t) => t.running);
+    options.say(`starting ${servers.length} whoami servers`);
+    await mkdir(join(runDir, 'tasks'), { recursive: true });
+    const started: { entry: ProcessEntry }[] = [];
+    for (const task of servers) {
+      const log = join(runDir, 'tasks', `${task.name}.log`);
+      const p = await startDetached('ip', ['netns', 'exec', task.ns, process.execPath, WHOAMI, task.name, ...task.ports.map(String)], { log, runDir });
+      const entry: ProcessEntry = { kind: 'process', role: 'whoami', name: task.name, pid: p.pid, start: p.start, log };
+      await journal.write(entry);
+      started.push({ entry });
+    }
+    for (const { entry } of started) await waitForLine(entry, /^ready /m, deadline);
+
+    const taken = new Set<number>();
+    let source = catalogPath;
+    if (options.etcd) {
+      options.say('starting etcd and pushing the catalog into it');
+      source = await startLabEtcd(journal, catalogPath, taken, deadline);
+    }
+    options.say(`starting ${topology.nodes.length} agents (vipmesh agent -c ${source})`);
+    const agents: { node: string; listen: string; log: string; entry: ProcessEntry }[] = [];
+    for (const node of topology.nodes) {
+      const listen = `127.0.0.1:${await freePort(taken)}`;
+      const dir = join(runDir, node.name);
+      await mkdir(dir, { recursive: true });
+      const log = join(runDir, `${node.name}.log`);
+      const p = await startDetached(process.execPath, [CLI, 'agent', '-c', source, '--node', node.name, '--listen', listen], {
+        log, runDir, env: { VIPMESH_RUN_DIR: dir },
+      });
+      const entry: ProcessEntry = { kind: 'process', role: 'agent', name: node.name, pid: p.pid, start: p.start, log, listen };
+      await journal.write(entry);
+      agents.push({ node: node.name, listen, log, entry });
+    }
+    for (const agent of agents) await waitForAgent(agent.entry, deadline);
+    await waitForProbes(catalog, topology, runDir, agents, deadline);
+    return { status: 'up', lab: { catalog, catalogPath, topology, runDir, source, agents: agents.map(({ node, listen, log }) => ({ node, listen, log })) } };
+  } catch (error) {
+    if (options.signal?.aborted) return { status: 'failed', message: 'stopped by a signal' };
+    return { status: 'failed', message: (error as Error).message };
+  }
+}
+
+async function tail(file: string, lines = 15): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text.trimEnd().split('\n').slice(-lines).map((l) => `    ${l}`).join('\n');
+}
+
+async function died(entry: ProcessEntry): Promise<Error> {
+  return new Error(`${entry.role} ${entry.name} (pid ${entry.pid}) exited; the end of ${entry.log}:\n${await tail(entry.log)}`);
+}
+
+async function waitForLine(entry: ProcessEntry, line: RegExp, deadline: number): Promise<void> {
+  for (;;) {
+    if (line.test(await readFile(entry.log, 'utf8').catch(() => ''))) return;
+    if (!(await isAlive(entry))) throw await died(entry);
+    if (Date.now() > deadline) throw new Error(`${entry.role} ${entry.name} did not get ready in time; the end of ${entry.log}:\n${await tail(entry.log)}`);
+    await sleep(100);
+  }
+}
+
+function healthz(listen: string): Promise<number | undefined> {
+  const [host, port] = listen.split(':') as [string, string];
+  return new Promise((resolve) => {
+    const req = request({ host, port: Number(port), path: '/healthz', timeout: 2_000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on('error', () => resolve(undefined));
+    req.on('timeout', () => req.destroy());
+    req.end();
+  });
+}
+
+/** /healthz answers 200 once a pass has succeeded (SPEC §5). */
+async function waitForAgent(entry: ProcessEntry, deadline: number): Promise<void> {
+  for (;;) {
+    if ((await healthz(entry.listen!)) === 200) return;
+    if (!(await isAlive(entry))) throw await died(entry);
+    if (Date.now() > deadline) throw new Error(`agent ${entry.name} made no successful pass in time (/healthz on ${entry.listen}); the end of ${entry.log}:\n${await tail(entry.log)}`);
+    await sleep(250);
+  }
+}
+
+/** A task with a probe serves only after it passed (SPEC §1): wait for each node's health.json to say so. */
+async function waitForProbes(catalog: Catalog, topology: LabTopology, runDir: string, agents: readonly { node: string; entry: ProcessEntry }[], deadline: number): Promise<void> {
+  for (const agent of agents) {
+    const probed = topology.tasks.filter((t) => t.node === agent.node && t.running && catalog.services[catalog.tasks[t.name]!.service ?? '']?.healthcheck !== undefined);
+    if (probed.length === 0) continue;
+    const file = join(runDir, agent.node, HEALTH_FILE);
+    for (;;) {
+      const text = await readFile(file, 'utf8').catch(() => '{}');
+      let tasks: Record<string, { healthy?: boolean }> = {};
+      try {
+        tasks = (JSON.parse(text) as { tasks?: typeof tasks }).tasks ?? {};
+      } catch {
+        // being replaced
+      }
+      if (probed.every((t) => tasks[t.name]?.healthy === true)) break;
+      if (!(await isAlive(agent.entry))) throw await died(agent.entry);
+      if (Date.now() > deadline) throw new Error(`on ${agent.node}, ${probed.filter((t) => tasks[t.name]?.healthy !== true).map((t) => t.name).join(', ')} did not pass their probes in time (${file})`);
+      await sleep(250);
+    }
+  }
+}
+
+/** What `lab up` prints once the lab is up. */
+export function summary(lab: RunningLab): string {
+  const { topology } = lab;
+  const client = topology.tasks.find((t) => t.name === 'client') ?? topology.tasks[0];
+  const service = Object.keys(lab.catalog.services).sort()[0];
+  const lines = [
+    `the lab is up (${lab.runDir}):`,
+    ...topology.nodes.map((n) => {
+      const agent = lab.agents.find((a) => a.node === n.name)!;
+      const tasks = topology.tasks.filter((t) => t.node === n.name).map((t) => t.name);
+      return `  ${n.name}: ${n.address} in ${n.ns}; agent on ${agent.listen} (log ${agent.log}); tasks ${tasks.join(', ') || 'none'}`;
+    }),
+    `  outside: ${topology.outside.address} in ${topology.outside.ns}`,
+    `  the agents read ${lab.source}`,
+    `  ${topology.namespaces.length} namespaces: ${topology.namespaces.map((ns) => ns.name).join(' ')}`,
+    'try:',
+  ];
+  if (client !== undefined && service !== undefined) {
+    lines.push(`  ip netns exec ${client.ns} dig ${service}`, `  ip netns exec ${client.ns} dig tasks.${service}`, `  ip netns exec ${client.ns} curl -s http://${service}/`);
+  }
+  const published = Object.values(lab.catalog.services).flatMap((s) => s.ports.filter((p) => p.mode === 'ingress' && p.protocol === 'tcp'))[0];
+  if (published !== undefined && topology.nodes[0] !== undefined) {
+    lines.push(`  ip netns exec ${topology.outside.ns} curl -s http://${topology.nodes[0].address}:${published.published}/`);
+  }
+  lines.push(`then: vipmesh lab down${downFlag(lab.runDir)}`);
+  return `${lines.join('\n')}\n`;
+}
