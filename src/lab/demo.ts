@@ -4,7 +4,7 @@
 // the VIP spread over every task — and from outside, the published port on
 // every node; each fact checked; then, always, down.
 import { execa } from 'execa';
-import { type DemoPlan, type Fact, type Step, demoPlan, dnsrrFact, publishedFact, spreadFact, tasksFact, transcriptText, vipFact } from './facts.js';
+import { type DemoPlan, type Fact, type Step, commentText, demoPlan, dnsrrFact, publishedFact, spreadFact, tasksFact, transcriptText, vipFact } from './facts.js';
 import { downLab } from './down.js';
 import { summary, upLab } from './up.js';
 
@@ -34,15 +34,15 @@ async function show(plan: DemoPlan, out: (text: string) => void, signal: AbortSi
     out(transcriptText(s));
     return s;
   };
-  out(`# from task ${plan.client.task}: the embedded DNS answers ${plan.service} with its VIP\n`);
+  out(commentText(`from task ${plan.client.task}: the embedded DNS answers ${plan.service} with its VIP`));
   facts.push(vipFact(plan, (await step(['dig', '+short', plan.service])).output));
-  out(`# and tasks.${plan.service} with every task's address\n`);
+  out(commentText(`and tasks.${plan.service} with every task's address`));
   facts.push(tasksFact(plan, (await step(['dig', '+short', `tasks.${plan.service}`])).output));
   if (plan.dnsrr !== undefined) {
-    out(`# ${plan.dnsrr.service} is in dnsrr mode: its name answers the task addresses (each passed its tcp probe)\n`);
+    out(commentText(`${plan.dnsrr.service} is in dnsrr mode: its name answers the task addresses (each passed its tcp probe)`));
     facts.push(dnsrrFact(plan, (await step(['dig', '+short', plan.dnsrr.service])).output)!);
   }
-  out(`# ${plan.requests} requests to http://${plan.service}/ by name, through the VIP: each answer is "task, its address, the client it saw"\n`);
+  out(commentText(`${plan.requests} requests to http://${plan.service}/ by name, through the VIP: each answer is "task, its address, the client it saw"`));
   const command = curl(`http://${plan.service}/`);
   const answers: string[] = [];
   for (let i = 0; i < plan.requests; i++) answers.push(...(await run(client, command, signal)));
@@ -50,7 +50,7 @@ async function show(plan: DemoPlan, out: (text: string) => void, signal: AbortSi
   out(transcriptText(loop));
   facts.push(spreadFact(plan, answers));
   if (plan.published !== undefined) {
-    out(`# from outside every node: the published port ${plan.published.port} on each node, through the routing mesh\n`);
+    out(commentText(`from outside every node: the published port ${plan.published.port} on each node, through the routing mesh`));
     for (const node of plan.published.nodes) {
       const s = await step(curl(`http://${node.address}:${plan.published.port}/`), plan.published.outside);
       facts.push(publishedFact(plan, node, s.output));

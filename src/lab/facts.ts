@@ -14,16 +14,22 @@ export interface Step {
 
 export const PROMPT = '$ ';
 
+/** A comment line between steps. */
+export const commentText = (text: string): string => `# ${text}\n`;
+
 export function transcriptText(step: Step): string {
   return `${PROMPT}${step.command}\n${step.output.map((l) => `${l}\n`).join('')}`;
 }
 
-/** The steps in a demo's output: each `$ command` line and the lines up to the next one, blank lines dropped. */
+/**
+ * The steps in a demo's output: each `$ command` line and the lines up to the next
+ * one; blank lines, `# ` comments and the `ok:`/`FAILED:` verdicts are not output.
+ */
 export function parseTranscript(text: string): Step[] {
   const steps: { command: string; output: string[] }[] = [];
   for (const line of text.split('\n')) {
     if (line.startsWith(PROMPT)) steps.push({ command: line.slice(PROMPT.length), output: [] });
-    else if (line.trim() !== '' && steps.length > 0 && !/^(ok|FAILED): /.test(line)) steps.at(-1)!.output.push(line);
+    else if (line.trim() !== '' && steps.length > 0 && !/^(ok|FAILED): |^# /.test(line)) steps.at(-1)!.output.push(line);
   }
   return steps;
 }

@@ -14,6 +14,7 @@ import { formatProblems } from '../catalog/problems.js';
 import type { Catalog } from '../catalog/types.js';
 import { HEALTH_FILE } from '../state/runtime.js';
 import { buildTopology } from './build.js';
+import { demoPlan } from './facts.js';
 import { freePort, startLabEtcd } from './etcd.js';
 import { LabJournal, readJournal, type ProcessEntry } from './journal.js';
 import { CLI, WHOAMI } from './paths.js';
@@ -214,8 +215,6 @@ async function waitForProbes(catalog: Catalog, topology: LabTopology, runDir: st
 /** What `lab up` prints once the lab is up. */
 export function summary(lab: RunningLab): string {
   const { topology } = lab;
-  const client = topology.tasks.find((t) => t.name === 'client') ?? topology.tasks[0];
-  const service = Object.keys(lab.catalog.services).sort()[0];
   const lines = [
     `the lab is up (${lab.runDir}):`,
     ...topology.nodes.map((n) => {
@@ -226,14 +225,13 @@ export function summary(lab: RunningLab): string {
     `  outside: ${topology.outside.address} in ${topology.outside.ns}`,
     `  the agents read ${lab.source}`,
     `  ${topology.namespaces.length} namespaces: ${topology.namespaces.map((ns) => ns.name).join(' ')}`,
-    'try:',
   ];
-  if (client !== undefined && service !== undefined) {
-    lines.push(`  ip netns exec ${client.ns} dig ${service}`, `  ip netns exec ${client.ns} dig tasks.${service}`, `  ip netns exec ${client.ns} curl -s http://${service}/`);
-  }
-  const published = Object.values(lab.catalog.services).flatMap((s) => s.ports.filter((p) => p.mode === 'ingress' && p.protocol === 'tcp'))[0];
-  if (published !== undefined && topology.nodes[0] !== undefined) {
-    lines.push(`  ip netns exec ${topology.outside.ns} curl -s http://${topology.nodes[0].address}:${published.published}/`);
+  const planned = demoPlan(lab.catalog, topology);
+  if (planned.ok) {
+    const { client, service, published } = planned.plan;
+    lines.push('try:', `  ip netns exec ${client.ns} dig ${service}`, `  ip netns exec ${client.ns} dig tasks.${service}`, `  ip netns exec ${client.ns} curl -s http://${service}/`);
+    const node = published?.nodes[0];
+    if (published !== undefined && node !== undefined) lines.push(`  ip netns exec ${published.outside} curl -s http://${node.address}:${published.port}/`);
   }
   lines.push(`then: vipmesh lab down${downFlag(lab.runDir)}`);
   return `${lines.join('\n')}\n`;
