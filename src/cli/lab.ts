@@ -38,6 +38,10 @@ export function labCommand(program: Command): Command {
         if (result.status === 'refused') throw new UsageError(result.message);
         if (result.status === 'up') {
           write(summary(result.lab));
+          const { kernelHasIpvs } = await import('../lab/lane.js');
+          if (!(await kernelHasIpvs())) {
+            write('note: this kernel has no IPVS: DNS answers, but VIPs and published ports carry no traffic here (`vipmesh lab demo` runs in the kernel-lane guest instead)\n');
+          }
           return;
         }
         process.stderr.write(`vipmesh: lab up failed: ${result.message}\nremoving what was made\n`);

@@ -10,6 +10,7 @@ import { entriesOf } from '../cluster/layout.js';
 import { parseSource } from '../cluster/source.js';
 import type { LabJournal } from './journal.js';
 import { startDetached } from './processes.js';
+import { type Wait, pause } from './wait.js';
 
 export const LAB_PREFIX_KEY = '/vipmesh-lab';
 
@@ -34,10 +35,9 @@ export async function freePort(taken: Set<number>): Promise<number> {
   throw new Error('no free loopback port between 20000 and 32000');
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Starts etcd, pushes the catalog file into it; returns the agents' source (etcd://…/vipmesh-lab). */
-export async function startLabEtcd(journal: LabJournal, catalogPath: string, taken: Set<number>, deadline: number): Promise<string> {
+export async function startLabEtcd(journal: LabJournal, catalogPath: string, taken: Set<number>, wait: Wait): Promise<string> {
   const dataDir = join(journal.dir, 'etcd');
   await journal.write({ kind: 'dir', path: dataDir });
   const client = await freePort(taken);
@@ -69,8 +69,8 @@ export async function startLabEtcd(journal: LabJournal, catalogPath: string, tak
       return text;
     } catch (error) {
       if (exited !== undefined) throw new Error(`etcd exited (${exited}) before the catalog could be pushed; see ${log}`);
-      if (Date.now() > deadline) throw new Error(`cannot push the catalog to the lab's etcd: ${(error as Error).message}; see ${log}`);
-      await sleep(300);
+      if (Date.now() > wait.deadline) throw new Error(`cannot push the catalog to the lab's etcd: ${(error as Error).message}; see ${log}`);
+      await pause(wait, 300);
     }
   }
 }

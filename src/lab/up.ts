@@ -20,6 +20,7 @@ import { LabJournal, readJournal, type ProcessEntry } from './journal.js';
 import { CLI, WHOAMI } from './paths.js';
 import { Plumbing, listNamespaces } from './plumbing.js';
 import { isAlive, startDetached } from './processes.js';
+import { type Wait, pause } from './wait.js';
 import { type LabTopology, labTopology } from './topology.js';
 
 export interface UpOptions {
@@ -54,12 +55,7 @@ export type UpResult =
   | { readonly status: 'failed'; readonly message: string };
 
 const DEFAULT_READY_TIMEOUT_MS = 300_000;
-let stopSignal: AbortSignal | undefined;
-/** Waits between polls; an abort (SIGINT during up) ends the wait with an error. */
-async function sleep(ms: number): Promise<void> {
-  await new Promise((r) => setTimeout(r, ms));
-  stopSignal?.throwIfAborted();
-}
+
 
 /** What `up` checks before it makes anything. */
 async function prepare(options: UpOptions): Promise<{ ok: true; catalog: Catalog; topology: LabTopology } | { ok: false; message: string }> {
@@ -94,8 +90,9 @@ export async function upLab(options: UpOptions): Promise<UpResult> {
   const checked = await prepare({ ...options, catalogPath, runDir });
   if (!checked.ok) return { status: 'refused', message: checked.message };
   const { catalog, topology } = checked;
-  const deadline = Date.now() + (options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
-  stopSignal = options.signal;
+  const began = Date.now();
+  const elapsed = (): string => `${Math.round((Date.now() - began) / 1000)} s`;
+  const wait: Wait = { deadline: began + (options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS), ...(options.signal === undefined ? {} : { signal: options.signal }) };
   options.onMaking?.();
   await mkdir(runDir, { recursive: true });
   const journal = new LabJournal(runDir, options.signal);
@@ -104,6 +101,7 @@ export async function upLab(options: UpOptions): Promise<UpResult> {
     const plumbing = new Plumbing({ journal });
     options.say(`building ${topology.namespaces.length} namespaces: ${topology.nodes.length} nodes, ${topology.tasks.length} tasks, their sandboxes, load balancers and segments`);
     await buildTopology(plumbing, topology);
+    options.say(`built (${elapsed()})`);
     // The agents write each task's resolv.conf there; the lab removes it with the task.
     for (const task of topology.tasks) await plumbing.etcNetns(task.ns);
 
@@ -118,17 +116,20 @@ export async function upLab(options: UpOptions): Promise<UpResult> {
       await journal.write(entry);
       started.push({ entry });
     }
-    for (const { entry } of started) await waitForLine(entry, /^ready /m, deadline);
+    for (const { entry } of started) await waitForLine(entry, /^ready /m, wait);
+    options.say(`the whoami servers listen (${elapsed()})`);
 
     const taken = new Set<number>();
     let source = catalogPath;
     if (options.etcd) {
       options.say('starting etcd and pushing the catalog into it');
-      source = await startLabEtcd(journal, catalogPath, taken, deadline);
+      source = await startLabEtcd(journal, catalogPath, taken, wait);
     }
-    options.say(`starting ${topology.nodes.length} agents (vipmesh agent -c ${source})`);
+    // One at a time, each ready before the next: on the kernel lane's emulated CPUs,
+    // agents loading side by side can take longer than their resolver may to start.
     const agents: { node: string; listen: string; log: string; entry: ProcessEntry }[] = [];
     for (const node of topology.nodes) {
+      options.say(`starting the agent of ${node.name} (vipmesh agent -c ${source} --node ${node.name})`);
       const listen = `127.0.0.1:${await freePort(taken)}`;
       const dir = join(runDir, node.name);
       await mkdir(dir, { recursive: true });
@@ -139,9 +140,11 @@ export async function upLab(options: UpOptions): Promise<UpResult> {
       const entry: ProcessEntry = { kind: 'process', role: 'agent', name: node.name, pid: p.pid, start: p.start, log, listen };
       await journal.write(entry);
       agents.push({ node: node.name, listen, log, entry });
+      await waitForAgent(entry, wait);
+      options.say(`the agent of ${node.name} made its first pass (${elapsed()})`);
     }
-    for (const agent of agents) await waitForAgent(agent.entry, deadline);
-    await waitForProbes(catalog, topology, runDir, agents, deadline);
+    await waitForProbes(catalog, topology, runDir, agents, wait);
+    options.say(`every probed task passed its probe (${elapsed()})`);
     return { status: 'up', lab: { catalog, catalogPath, topology, runDir, source, agents: agents.map(({ node, listen, log }) => ({ node, listen, log })) } };
   } catch (error) {
     if (options.signal?.aborted) return { status: 'failed', message: 'stopped by a signal' };
@@ -158,12 +161,12 @@ async function died(entry: ProcessEntry): Promise<Error> {
   return new Error(`${entry.role} ${entry.name} (pid ${entry.pid}) exited; the end of ${entry.log}:\n${await tail(entry.log)}`);
 }
 
-async function waitForLine(entry: ProcessEntry, line: RegExp, deadline: number): Promise<void> {
+async function waitForLine(entry: ProcessEntry, line: RegExp, wait: Wait): Promise<void> {
   for (;;) {
     if (line.test(await readFile(entry.log, 'utf8').catch(() => ''))) return;
     if (!(await isAlive(entry))) throw await died(entry);
-    if (Date.now() > deadline) throw new Error(`${entry.role} ${entry.name} did not get ready in time; the end of ${entry.log}:\n${await tail(entry.log)}`);
-    await sleep(100);
+    if (Date.now() > wait.deadline) throw new Error(`${entry.role} ${entry.name} did not get ready in time; the end of ${entry.log}:\n${await tail(entry.log)}`);
+    await pause(wait, 100);
   }
 }
 
@@ -181,17 +184,17 @@ function healthz(listen: string): Promise<number | undefined> {
 }
 
 /** /healthz answers 200 once a pass has succeeded (SPEC §5). */
-async function waitForAgent(entry: ProcessEntry, deadline: number): Promise<void> {
+async function waitForAgent(entry: ProcessEntry, wait: Wait): Promise<void> {
   for (;;) {
     if ((await healthz(entry.listen!)) === 200) return;
     if (!(await isAlive(entry))) throw await died(entry);
-    if (Date.now() > deadline) throw new Error(`agent ${entry.name} made no successful pass in time (/healthz on ${entry.listen}); the end of ${entry.log}:\n${await tail(entry.log)}`);
-    await sleep(250);
+    if (Date.now() > wait.deadline) throw new Error(`agent ${entry.name} made no successful pass in time (/healthz on ${entry.listen}); the end of ${entry.log}:\n${await tail(entry.log)}`);
+    await pause(wait, 250);
   }
 }
 
 /** A task with a probe serves only after it passed (SPEC §1): wait for each node's health.json to say so. */
-async function waitForProbes(catalog: Catalog, topology: LabTopology, runDir: string, agents: readonly { node: string; entry: ProcessEntry }[], deadline: number): Promise<void> {
+async function waitForProbes(catalog: Catalog, topology: LabTopology, runDir: string, agents: readonly { node: string; entry: ProcessEntry }[], wait: Wait): Promise<void> {
   for (const agent of agents) {
     const probed = topology.tasks.filter((t) => t.node === agent.node && t.running && catalog.services[catalog.tasks[t.name]!.service ?? '']?.healthcheck !== undefined);
     if (probed.length === 0) continue;
@@ -206,8 +209,8 @@ async function waitForProbes(catalog: Catalog, topology: LabTopology, runDir: st
       }
       if (probed.every((t) => tasks[t.name]?.healthy === true)) break;
       if (!(await isAlive(agent.entry))) throw await died(agent.entry);
-      if (Date.now() > deadline) throw new Error(`on ${agent.node}, ${probed.filter((t) => tasks[t.name]?.healthy !== true).map((t) => t.name).join(', ')} did not pass their probes in time (${file})`);
-      await sleep(250);
+      if (Date.now() > wait.deadline) throw new Error(`on ${agent.node}, ${probed.filter((t) => tasks[t.name]?.healthy !== true).map((t) => t.name).join(', ')} did not pass their probes in time (${file})`);
+      await pause(wait, 250);
     }
   }
 }
