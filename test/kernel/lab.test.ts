@@ -196,3 +196,15 @@ test('lab up with an invalid catalog exits 2, says every problem and makes nothi
   assert.match(String(result.all), /is not a valid catalog .*nothing was made/);
   assert.deepEqual(await traces(dir), before);
 });
+
+test('lab up, down and demo without root say so and make nothing', async (t) => {
+  requireRoot();
+  const setpriv = await requireTool('setpriv');
+  const dir = runDir(t);
+  for (const verb of ['up', 'down', 'demo']) {
+    const result = await execa(setpriv, ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'lab', verb, '--run-dir', dir], { reject: false, all: true, timeout: 60_000 });
+    assert.equal(result.exitCode, 2, String(result.all));
+    assert.match(String(result.all), new RegExp(`^vipmesh: lab ${verb} must run as root \\(.*\\); nothing was made$`));
+  }
+  assert.ok(!existsSync(dir));
+});
