@@ -11,6 +11,14 @@ function requireRoot(verb: string): void {
   if (problem !== undefined) throw new UsageError(problem.replace(/; nothing was done$/, '; nothing was made'));
 }
 
+/** -c, else the package's fixtures/lab.yaml, which only a checkout has (npm packs dist/src only). */
+async function catalogOf(option: string | undefined): Promise<string> {
+  const [{ resolve }, { existsSync }, { DEFAULT_LAB_CATALOG }] = await Promise.all([import('node:path'), import('node:fs'), import('../lab/paths.js')]);
+  if (option !== undefined) return resolve(option);
+  if (!existsSync(DEFAULT_LAB_CATALOG)) throw new UsageError(`the default lab catalog ${DEFAULT_LAB_CATALOG} is not in this installation (it is in a checkout of vipmesh); pass -c CATALOG`);
+  return DEFAULT_LAB_CATALOG;
+}
+
 const write = (text: string): void => {
   process.stdout.write(text);
 };
@@ -25,14 +33,15 @@ export function labCommand(program: Command): Command {
     .option('--run-dir <dir>', RUN_DIR_HELP, '/run/vipmesh-lab')
     .action(async (options: { catalog?: string; etcd?: boolean; runDir: string }) => {
       requireRoot('lab up');
-      const [{ upLab, summary }, { downLab }, { DEFAULT_LAB_CATALOG }] = await Promise.all([import('../lab/up.js'), import('../lab/down.js'), import('../lab/paths.js')]);
+      const catalogPath = await catalogOf(options.catalog);
+      const [{ upLab, summary }, { downLab }] = await Promise.all([import('../lab/up.js'), import('../lab/down.js')]);
       const stop = new AbortController();
       const onSignal = (): void => stop.abort();
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
         const result = await upLab({
-          catalogPath: options.catalog ?? DEFAULT_LAB_CATALOG, etcd: options.etcd === true, runDir: options.runDir,
+          catalogPath, etcd: options.etcd === true, runDir: options.runDir,
           say: (line) => write(`${line}\n`), signal: stop.signal,
         });
         if (result.status === 'refused') throw new UsageError(result.message);
@@ -72,9 +81,8 @@ export function labCommand(program: Command): Command {
     .option('--run-dir <dir>', RUN_DIR_HELP, '/run/vipmesh-lab')
     .action(async (options: { catalog?: string; etcd?: boolean; runDir: string }) => {
       requireRoot('lab demo');
-      const { resolve } = await import('node:path');
-      const [{ DEFAULT_LAB_CATALOG }, { kernelHasIpvs, demoInGuest }] = await Promise.all([import('../lab/paths.js'), import('../lab/lane.js')]);
-      const catalogPath = resolve(options.catalog ?? DEFAULT_LAB_CATALOG);
+      const catalogPath = await catalogOf(options.catalog);
+      const { kernelHasIpvs, demoInGuest } = await import('../lab/lane.js');
       if (!(await kernelHasIpvs())) {
         process.exitCode = await demoInGuest({ catalogPath, etcd: options.etcd === true, out: write, err: (text) => process.stderr.write(text) });
         return;

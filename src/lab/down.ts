@@ -31,7 +31,7 @@ export async function downLab(runDirText: string, options: { readonly graceMs?: 
   const strays = await stopProcesses(await markedProcesses(runDir), options.graceMs);
   const failed = await removeMade([...state.made].reverse());
   const namespaces = state.made.filter((m) => m.kind === 'netns').length;
-  const problems = failed.map((f) => `${f.made.kind === 'netns' ? 'namespace' : '/etc/netns/'}${f.made.kind === 'netns' ? ` ${f.made.name}` : f.made.name}: ${f.error}`);
+  const problems = failed.map((f) => `${f.made.kind === 'netns' ? `namespace ${f.made.name}` : `/etc/netns/${f.made.name}`}: ${f.error}`);
   for (const dir of state.dirs) {
     await rm(dir, { recursive: true, force: true }).catch((error: unknown) => problems.push(`${dir}: ${(error as Error).message}`));
   }

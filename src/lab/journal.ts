@@ -20,7 +20,7 @@ export type Entry =
    * names another process by then is never signalled.
    */
   | { readonly kind: 'process'; readonly role: ProcessRole; readonly name: string; readonly pid: number; readonly start: string; readonly log: string; readonly listen?: string }
-  /** A directory the lab made outside the run directory, or one to remove first (etcd's data). */
+  /** A directory the lab made (etcd's data, the agents' run directories), removed before the run directory. */
   | { readonly kind: 'dir'; readonly path: string };
 
 export type ProcessRole = 'whoami' | 'agent' | 'etcd';

@@ -3,10 +3,11 @@
 // checkout's dist/ and fixtures/, and runs dist/src/lab/guest.js there). The
 // guest prints its demo between two marker lines; only those lines are shown
 // here, and the guest's exit status is the demo's.
+import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { delimiter, dirname, relative, sep } from 'node:path';
 import { execa } from 'execa';
-import { LANE_SCRIPT, PACKAGE_ROOT, exists } from './paths.js';
+import { LANE_SCRIPT, PACKAGE_ROOT } from './paths.js';
 import { inNs, sh } from './plumbing.js';
 
 export const DEMO_BEGIN = 'VIPMESH-LAB-DEMO-BEGIN';
@@ -32,7 +33,7 @@ export async function kernelHasIpvs(): Promise<boolean> {
 const KERNEL_LINE = /^\[\s*\d+\.\d+\]/;
 
 /** The process and every descendant of it (qemu runs under `timeout`, in a process group of its own). */
-async function family(pid: number): Promise<number[]> {
+async function descendants(pid: number): Promise<number[]> {
   const parents = new Map<number, number[]>();
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -61,7 +62,7 @@ export interface GuestDemoOptions {
 export async function demoInGuest(options: GuestDemoOptions): Promise<number> {
   const { out, err } = options;
   out("this kernel has no IPVS: running the demo inside the kernel-lane guest (Debian's cloud kernel under QEMU); the first run downloads it\n");
-  if (!exists(LANE_SCRIPT)) {
+  if (!existsSync(LANE_SCRIPT)) {
     err(`vipmesh: the kernel lane (${LANE_SCRIPT}) is only in a checkout of vipmesh: run the demo from one (after npm run build), or on a kernel with IPVS\n`);
     return 2;
   }
@@ -82,7 +83,7 @@ export async function demoInGuest(options: GuestDemoOptions): Promise<number> {
   });
   const stop = (): void => {
     if (child.pid === undefined) return;
-    void family(child.pid).then((pids) => {
+    void descendants(child.pid).then((pids) => {
       for (const pid of pids.reverse()) {
         try {
           process.kill(pid, 'SIGTERM');

@@ -17,7 +17,7 @@ import { buildTopology } from './build.js';
 import { demoPlan } from './facts.js';
 import { freePort, startLabEtcd } from './etcd.js';
 import { LabJournal, readJournal, type ProcessEntry } from './journal.js';
-import { CLI, WHOAMI } from './paths.js';
+import { CLI, DEFAULT_RUN_DIR, WHOAMI } from './paths.js';
 import { Plumbing, listNamespaces } from './plumbing.js';
 import { isAlive, startDetached } from './processes.js';
 import { type Wait, pause } from './wait.js';
@@ -78,7 +78,7 @@ async function prepare(options: UpOptions): Promise<{ ok: true; catalog: Catalog
   return { ok: true, catalog: loaded.catalog, topology: planned.topology };
 }
 
-export const downFlag = (runDir: string): string => (resolve(runDir) === '/run/vipmesh-lab' ? '' : ` --run-dir ${runDir}`);
+export const downFlag = (runDir: string): string => (resolve(runDir) === DEFAULT_RUN_DIR ? '' : ` --run-dir ${runDir}`);
 
 /**
  * Brings the lab up. On 'failed', what was made is still there for the caller to
@@ -107,6 +107,7 @@ export async function upLab(options: UpOptions): Promise<UpResult> {
 
     const servers = topology.tasks.filter((t) => t.running);
     options.say(`starting ${servers.length} whoami servers`);
+    await journal.write({ kind: 'dir', path: join(runDir, 'tasks') });
     await mkdir(join(runDir, 'tasks'), { recursive: true });
     const started: { entry: ProcessEntry }[] = [];
     for (const task of servers) {
@@ -132,15 +133,11 @@ export async function upLab(options: UpOptions): Promise<UpResult> {
       options.say(`starting the agent of ${node.name} (vipmesh agent -c ${source} --node ${node.name})`);
       const listen = `127.0.0.1:${await freePort(taken)}`;
       const dir = join(runDir, node.name);
+      await journal.write({ kind: 'dir', path: dir });
       await mkdir(dir, { recursive: true });
       const log = join(runDir, `${node.name}.log`);
-      const p = await startDetached(process.execPath, [CLI, 'agent', '-c', source, '--node', node.name, '--listen', listen], {
-        log, runDir, env: { VIPMESH_RUN_DIR: dir },
-      });
-      const entry: ProcessEntry = { kind: 'process', role: 'agent', name: node.name, pid: p.pid, start: p.start, log, listen };
-      await journal.write(entry);
+      const entry = await startAgent({ node: node.name, source, listen, dir, log, runDir, journal, wait, say: options.say });
       agents.push({ node: node.name, listen, log, entry });
-      await waitForAgent(entry, wait);
       options.say(`the agent of ${node.name} made its first pass (${elapsed()})`);
     }
     await waitForProbes(catalog, topology, runDir, agents, wait);
@@ -157,8 +154,41 @@ async function tail(file: string, lines = 15): Promise<string> {
   return text.trimEnd().split('\n').slice(-lines).map((l) => `    ${l}`).join('\n');
 }
 
-async function died(entry: ProcessEntry): Promise<Error> {
-  return new Error(`${entry.role} ${entry.name} (pid ${entry.pid}) exited; the end of ${entry.log}:\n${await tail(entry.log)}`);
+class ExitedError extends Error {}
+
+async function died(entry: ProcessEntry): Promise<ExitedError> {
+  return new ExitedError(`${entry.role} ${entry.name} (pid ${entry.pid}) exited; the end of ${entry.log}:\n${await tail(entry.log)}`);
+}
+
+/** How often an agent that exits while it starts is started again. */
+const AGENT_STARTS = 3;
+
+/**
+ * Starts a node's agent and waits for its first pass. One that exits on the way
+ * (other than exit 2, a catalog or flag it refuses) is started again, as systemd's
+ * Restart=on-failure would: on the kernel lane's emulated CPUs, busy with the
+ * other node's agent, the resolver worker can miss its start deadline.
+ */
+async function startAgent(a: {
+  node: string; source: string; listen: string; dir: string; log: string; runDir: string;
+  journal: LabJournal; wait: Wait; say: (line: string) => void;
+}): Promise<ProcessEntry> {
+  for (let attempt = 1; ; attempt++) {
+    const p = await startDetached(process.execPath, [CLI, 'agent', '-c', a.source, '--node', a.node, '--listen', a.listen], {
+      log: a.log, runDir: a.runDir, env: { VIPMESH_RUN_DIR: a.dir },
+    });
+    const entry: ProcessEntry = { kind: 'process', role: 'agent', name: a.node, pid: p.pid, start: p.start, log: a.log, listen: a.listen };
+    await a.journal.write(entry);
+    try {
+      await waitForAgent(entry, a.wait);
+      return entry;
+    } catch (error) {
+      const code = error instanceof ExitedError ? await p.exited : undefined;
+      if (code === undefined || code === '2' || attempt === AGENT_STARTS) throw error;
+      const last = (await tail(a.log, 1)).trim();
+      a.say(`the agent of ${a.node} exited while starting (exit ${code}: ${last.length > 200 ? `${last.slice(0, 200)}…` : last}); starting it again (${attempt + 1} of ${AGENT_STARTS}), as systemd's Restart=on-failure would`);
+    }
+  }
 }
 
 async function waitForLine(entry: ProcessEntry, line: RegExp, wait: Wait): Promise<void> {
