@@ -72,8 +72,10 @@ export async function demoInGuest(options: GuestDemoOptions): Promise<number> {
     return 2;
   }
   const append = [`vipmesh_lab_catalog=${inPackage}`, ...(options.etcd ? ['vipmesh_lab_etcd=1'] : [])].join(' ');
+  // cleanup: false: on SIGINT/SIGTERM, `stop` below ends the lane (qemu included); execa's
+  // own exit hook would only signal bash and then end this process before that is done.
   const child = execa('bash', [LANE_SCRIPT], {
-    reject: false, stdin: 'ignore', buffer: false, stderr: 'pipe', stdout: 'pipe',
+    reject: false, cleanup: false, stdin: 'ignore', buffer: false, stderr: 'pipe', stdout: 'pipe',
     env: {
       VIPMESH_LANE_RUN: 'dist/src/lab/guest.js', VIPMESH_LANE_APPEND: append,
       VIPMESH_LANE_TIMEOUT: process.env['VIPMESH_LANE_TIMEOUT'] ?? '1800',
@@ -81,16 +83,24 @@ export async function demoInGuest(options: GuestDemoOptions): Promise<number> {
       PATH: `${dirname(process.execPath)}${delimiter}${process.env['PATH'] ?? ''}`,
     },
   });
-  const stop = (): void => {
-    if (child.pid === undefined) return;
-    void descendants(child.pid).then((pids) => {
-      for (const pid of pids.reverse()) {
+  let stopped: string | undefined;
+  /** SIGTERM to run.sh and everything under it (timeout hands it on to qemu), SIGKILL to what is left after 10 s. */
+  const stop = (signal: NodeJS.Signals): void => {
+    if (child.pid === undefined || stopped !== undefined) return;
+    stopped = signal;
+    err(`vipmesh: ${signal}: stopping the kernel-lane guest\n`);
+    const send = (pids: readonly number[], sig: NodeJS.Signals): void => {
+      for (const pid of pids) {
         try {
-          process.kill(pid, 'SIGTERM');
+          process.kill(pid, sig);
         } catch {
           // gone
         }
       }
+    };
+    void descendants(child.pid).then((pids) => {
+      send([...pids].reverse(), 'SIGTERM');
+      setTimeout(() => send(pids, 'SIGKILL'), 10_000).unref();
     });
   };
   process.on('SIGINT', stop);
@@ -116,6 +126,10 @@ export async function demoInGuest(options: GuestDemoOptions): Promise<number> {
   process.off('SIGINT', stop);
   process.off('SIGTERM', stop);
   const status = result.exitCode ?? 1;
+  if (stopped !== undefined) {
+    err(`vipmesh: the demo was stopped (${stopped}); the guest and its lab are gone with it\n`);
+    return 1;
+  }
   if (!began || !ended) {
     err(`vipmesh: the guest ${began ? 'stopped in the middle of the demo' : 'never started the demo'} (lane exit ${status}); its console is in ${PACKAGE_ROOT}/.cache/kernel-lane/console.log\n`);
     return status === 0 ? 1 : status;
