@@ -6,6 +6,7 @@
 import { execa } from 'execa';
 import { type DemoPlan, type Fact, type Step, commentText, demoPlan, dnsrrFact, publishedFact, spreadFact, tasksFact, transcriptText, vipFact } from './facts.js';
 import { downLab } from './down.js';
+import { missingTools } from './tools.js';
 import { summary, upLab } from './up.js';
 
 export interface DemoOptions {
@@ -92,6 +93,11 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 
 async function upAndShow(options: DemoOptions, signal: AbortSignal, making: () => void): Promise<number> {
   const { out } = options;
+  const missing = await missingTools(['dig', 'curl']);
+  if (missing !== undefined) {
+    out(`vipmesh: the demo asks as an operator would: ${missing}\n`);
+    return 2;
+  }
   out(`$ vipmesh lab up -c ${options.catalogPath}${options.etcd ? ' --etcd' : ''}\n`);
   const up = await upLab({
     catalogPath: options.catalogPath, etcd: options.etcd, runDir: options.runDir, signal,

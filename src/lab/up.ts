@@ -4,7 +4,7 @@
 // catalog pushed into it (--etcd), and one real `vipmesh agent` per node; waits
 // until every agent has made a pass and every probed task passed its probe.
 // Everything goes on the journal before it is made, so `lab down` removes it
-// whatever happens to this process; a failure here removes it at once.
+// whatever happens to this process; after a failure here the caller removes it.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { request } from 'node:http';
@@ -20,6 +20,7 @@ import { LabJournal, readJournal, type ProcessEntry } from './journal.js';
 import { CLI, DEFAULT_RUN_DIR, WHOAMI } from './paths.js';
 import { Plumbing, listNamespaces } from './plumbing.js';
 import { isAlive, startDetached } from './processes.js';
+import { missingTools } from './tools.js';
 import { type Wait, pause } from './wait.js';
 import { type LabTopology, labTopology } from './topology.js';
 
@@ -51,11 +52,10 @@ export type UpResult =
   | { readonly status: 'up'; readonly lab: RunningLab }
   /** Nothing was made: an invalid catalog, a lab already up, a namespace taken. */
   | { readonly status: 'refused'; readonly message: string }
-  /** Something failed while building; what was made is removed again (`cleanup`). */
+  /** Something failed (or a signal came) while building; what was made is left for downLab. */
   | { readonly status: 'failed'; readonly message: string };
 
 const DEFAULT_READY_TIMEOUT_MS = 300_000;
-
 
 /** What `up` checks before it makes anything. */
 async function prepare(options: UpOptions): Promise<{ ok: true; catalog: Catalog; topology: LabTopology } | { ok: false; message: string }> {
@@ -65,6 +65,9 @@ async function prepare(options: UpOptions): Promise<{ ok: true; catalog: Catalog
   }
   const planned = labTopology(loaded.catalog);
   if (!planned.ok) return { ok: false, message: `the lab cannot build ${options.catalogPath}; nothing was made:\n${planned.problems.map((p) => `  ${p}`).join('\n')}` };
+  const tools = ['ip', 'nsenter', 'iptables-restore', ...(planned.topology.arpGuards.length > 0 ? ['ebtables'] : []), ...(options.etcd ? ['etcd'] : [])];
+  const missing = await missingTools(tools);
+  if (missing !== undefined) return { ok: false, message: `${missing}; nothing was made` };
   if (await readJournal(options.runDir) !== undefined) {
     return { ok: false, message: `a lab is up already (its journal is in ${options.runDir}); run \`vipmesh lab down${downFlag(options.runDir)}\` first` };
   }
@@ -109,15 +112,15 @@ export async function upLab(options: UpOptions): Promise<UpResult> {
     options.say(`starting ${servers.length} whoami servers`);
     await journal.write({ kind: 'dir', path: join(runDir, 'tasks') });
     await mkdir(join(runDir, 'tasks'), { recursive: true });
-    const started: { entry: ProcessEntry }[] = [];
+    const started: ProcessEntry[] = [];
     for (const task of servers) {
       const log = join(runDir, 'tasks', `${task.name}.log`);
       const p = await startDetached('ip', ['netns', 'exec', task.ns, process.execPath, WHOAMI, task.name, ...task.ports.map(String)], { log, runDir });
       const entry: ProcessEntry = { kind: 'process', role: 'whoami', name: task.name, pid: p.pid, start: p.start, log };
       await journal.write(entry);
-      started.push({ entry });
+      started.push(entry);
     }
-    for (const { entry } of started) await waitForLine(entry, /^ready /m, wait);
+    for (const entry of started) await waitForLine(entry, /^ready /m, wait);
     options.say(`the whoami servers listen (${elapsed()})`);
 
     const taken = new Set<number>();
