@@ -15,6 +15,7 @@ const PURE = [
   '^src/resolver/wire[.]ts$',
   '^src/cluster/(layout|source|view|push-diff)[.]ts$',
   '^src/agent/liveness[.]ts$',
+  '^src/lab/(topology|facts)[.]ts$',
 ];
 /** Pure modules' neighbours that do read files, so they sit outside PURE. */
 const NOT_PURE = ['^src/catalog/load[.]ts$'];

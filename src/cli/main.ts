@@ -22,6 +22,7 @@ import { OutputError, writeChunks } from './output.js';
 import { currentCredentials, privilegeProblem } from './privileges.js';
 import { resolverCommand } from './resolver.js';
 import { agentCommand } from './agent.js';
+import { labCommand } from './lab.js';
 import { catalogCommand, catalogForNode, type EtcdFlags, readEtcdCatalog, withEtcdFlags } from './catalog.js';
 import { packageVersion } from './version.js';
 
@@ -90,6 +91,7 @@ export function buildProgram(): Command {
   resolverCommand(withCommon(program.command('resolver')), loadForNode);
   agentCommand(withCommon(program.command('agent')), loadForNode);
   catalogCommand(program);
+  labCommand(program);
 
   return program;
 }

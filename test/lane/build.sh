@@ -17,7 +17,7 @@ die() { say "$*"; exit 2; }
 # --- prerequisites: say everything that is missing at once ---------------------------
 missing=()
 for tool in qemu-system-x86_64 cpio gzip depmod apt-get apt-cache dpkg busybox node bash ip ss \
-  nsenter unshare ipvsadm xtables-nft-multi kmod conntrack flock; do
+  nsenter unshare ipvsadm xtables-nft-multi kmod conntrack flock dig curl etcd; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 [ "${#missing[@]}" -eq 0 ] || die "cannot build: missing ${missing[*]} (install with: sudo scripts/install-system-deps.sh)"
@@ -66,8 +66,10 @@ kdir=$CACHE/kernel-$version
 bin_of() { readlink -f "$(command -v "$1")"; }
 # node is whatever this PATH finds, as for the host's tests: the guest runs the same Node.
 # conntrack: reconcile forgets DNS flows with it when a resolver port moves. flock
-# (util-linux's; busybox has none): vipmesh's node lock.
-bins=(node bash ip ss nsenter unshare ipvsadm xtables-nft-multi kmod conntrack flock busybox)
+# (util-linux's; busybox has none): vipmesh's node lock. dig, curl and etcd: the lab's
+# demo (dist/src/lab/guest.js) asks the embedded DNS and the VIP as an operator would,
+# with --etcd from a real etcd.
+bins=(node bash ip ss nsenter unshare ipvsadm xtables-nft-multi kmod conntrack flock dig curl etcd busybox)
 key=$( {
   echo "$version"
   cat "$LANE/build.sh" "$LANE/init.sh" "$LANE/modules.txt"
@@ -92,6 +94,8 @@ if [ ! -f "$base" ]; then
     ln -s ../bin/xtables-nft-multi "$root/usr/sbin/$t"
     ln -s ../bin/xtables-nft-multi "$root/usr/sbin/ip6${t#ip}"
   done
+  # The lab answers ARP per node on a flat bridge with ebtables (nft backend).
+  for t in ebtables ebtables-nft; do ln -s ../bin/xtables-nft-multi "$root/usr/sbin/$t"; done
   # Real modprobe: the kernel's on-demand loads and ipvsadm call /sbin/modprobe.
   for t in ip ss ipvsadm nsenter unshare conntrack flock; do ln -s ../bin/$t "$root/usr/sbin/$t"; done # where scripts may look
   for t in modprobe depmod insmod rmmod lsmod modinfo; do ln -s ../bin/kmod "$root/usr/sbin/$t"; done
