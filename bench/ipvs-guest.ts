@@ -21,7 +21,6 @@ import { cpus, release } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import { execa } from 'execa';
 import { createRunner, type Runner } from '../src/kernel/exec.js';
 import { createKernel } from '../src/kernel/index.js';
 import { parseIpvsadmList } from '../src/kernel/parse-ipvsadm.js';
@@ -32,6 +31,7 @@ import { diffIpvs } from '../src/reconcile/diff-ipvs.js';
 import { readBackScope } from '../src/reconcile/run.js';
 import type { DiffOptions } from '../src/reconcile/types.js';
 import { renderIpvs } from '../src/render/ipvs.js';
+import { Plumbing } from '../src/lab/plumbing.js';
 import { median } from './lab.js';
 
 export const BEGIN = 'BENCH-BEGIN ipvs';
@@ -94,27 +94,16 @@ const diffOptions = (): DiffOptions => ({
 // --- namespaces ---------------------------------------------------------------------
 
 const RUN_ID = `ipvsb${randomBytes(2).toString('hex')}`;
-const created: string[] = [];
+const plumbing = new Plumbing();
 let nsCount = 0;
-
-async function sh(file: string, args: readonly string[], input?: string): Promise<string> {
-  const r = await execa(file, args, { reject: false, ...(input === undefined ? {} : { input }) });
-  if (r.exitCode !== 0) throw new Error(`${r.command} exited ${r.exitCode}: ${r.stderr}`);
-  return r.stdout;
-}
 
 /** A fresh namespace with lo up (IPVS refuses real servers where no interface is up). */
 async function namespace(): Promise<string> {
-  const name = `${RUN_ID}-${nsCount++}`;
-  await sh('ip', ['netns', 'add', name]);
-  created.push(name);
-  await sh('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
-  return `/run/netns/${name}`;
+  return `/run/netns/${await plumbing.ns(`${RUN_ID}-${nsCount++}`)}`;
 }
 
 async function dropNamespaces(): Promise<void> {
-  const all = created.splice(0);
-  if (all.length > 0) await execa('ip', ['-batch', '-'], { input: all.map((n) => `netns delete ${n}`).join('\n'), reject: false });
+  await plumbing.remove();
 }
 
 // --- timing -------------------------------------------------------------------------

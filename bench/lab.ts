@@ -1,21 +1,21 @@
 // Throwaway namespaces for the benchmarks, removed on the way out (also on
 // Ctrl-C). Names carry a random run id, so a run never touches anything else.
+//
+// The lab's plumbing (src/lab/plumbing.ts) makes one namespace per `ip` process;
+// a benchmark makes hundreds, so this makes and deletes them with one
+// `ip -batch` each way, and keeps the plumbing's journal of what it made: every
+// name is on record before it is made, and removeMade takes what a batch left
+// and the /etc/netns entries a resolver under test writes.
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
 import { execa } from 'execa';
+import { type Made, removeMade, sh } from '../src/lab/plumbing.js';
 
 export interface Lab {
   readonly id: string;
-  /** Creates namespaces named `<id>-<suffix>`; returns their /run/netns paths. */
+  /** Creates namespaces named `<id>-<suffix>` (lo down, as `ip netns add` leaves them); returns their /run/netns paths. */
   add(suffixes: readonly string[]): Promise<string[]>;
   /** Deletes every namespace this lab created. */
   close(): Promise<void>;
-}
-
-async function sh(file: string, args: readonly string[], input?: string): Promise<string> {
-  const result = await execa(file, args, { reject: false, ...(input === undefined ? {} : { input }) });
-  if (result.exitCode !== 0) throw new Error(`${result.command} exited ${result.exitCode}: ${result.stderr}`);
-  return result.stdout;
 }
 
 export function requireRoot(what: string): void {
@@ -24,24 +24,24 @@ export function requireRoot(what: string): void {
 
 export function createLab(prefix = 'vb'): Lab {
   const id = `${prefix}${randomBytes(3).toString('hex')}`;
-  const names: string[] = [];
+  const made: Made[] = [];
   const onSignal = () => {
     void close().finally(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
   async function close(): Promise<void> {
     process.off('SIGINT', onSignal);
-    const all = names.splice(0);
-    // `ip -batch` deletes them in one process.
-    if (all.length > 0) await execa('ip', ['-batch', '-'], { input: all.map((n) => `netns delete ${n}`).join('\n'), reject: false });
-    // A resolver under test writes /etc/netns/<name>/resolv.conf for ip netns exec.
-    await Promise.all(all.map((n) => rm(`/etc/netns/${n}`, { recursive: true, force: true })));
+    const all = made.splice(0).reverse();
+    const names = all.flatMap((m) => (m.kind === 'netns' ? [m.name] : []));
+    // `ip -batch` deletes them in one process; removeMade then finds them gone.
+    if (names.length > 0) await execa('ip', ['-batch', '-'], { input: names.map((n) => `netns delete ${n}`).join('\n'), reject: false });
+    await removeMade(all);
   }
   return {
     id,
     async add(suffixes) {
       const fresh = suffixes.map((s) => `${id}-${s}`);
-      names.push(...fresh);
+      for (const name of fresh) made.push({ kind: 'netns', name }, { kind: 'etc-netns', name });
       await sh('ip', ['-batch', '-'], fresh.map((n) => `netns add ${n}`).join('\n'));
       return fresh.map((n) => `/run/netns/${n}`);
     },

@@ -2,13 +2,11 @@
 // are collected as they come, waits are bounded only to catch a hang, and the
 // process is killed when the test ends, pass or fail.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { TestContext } from 'node:test';
 import { execa } from 'execa';
 import { type Cluster, cluster } from './cluster.js';
-import { run } from './netns.js';
 import { CLI } from './paths.js';
 import { requireTool } from './tools.js';
 
@@ -163,21 +161,20 @@ export interface World {
 export async function world(t: TestContext, extra: readonly string[] = [], edit?: (yaml: string) => string): Promise<World> {
   await requireTool('dig');
   await requireTool('iptables-save');
-  const c = await cluster(t);
+  // After hooks run in the order they were added: the agents are killed first, so none of them
+  // writes the cluster's files or the namespaces' /etc/netns entries again once those go.
   const agents: AgentProcess[] = [];
   t.after(async () => {
     for (const agent of agents) {
       agent.child.kill('SIGKILL');
       await agent.exited;
     }
-    rmSync(dirname(c.catalog), { recursive: true, force: true });
-    for (const name of Object.values(c.ns)) rmSync(`/etc/netns/${name}`, { recursive: true, force: true });
   });
-  for (const name of Object.values(c.ns)) await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
-  await run('ip', ['-n', c.ns.client, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'peer0']);
-  await run('ip', ['-n', c.ns.client, 'addr', 'add', '10.0.1.31/24', 'dev', 'eth0']);
-  await run('ip', ['-n', c.ns.client, 'link', 'set', 'eth0', 'up']);
-  await run('ip', ['-n', c.ns.client, 'link', 'set', 'peer0', 'up']);
+  const c = await cluster(t);
+  // The agents write /etc/netns/<name>/resolv.conf; the plumbing removes it with the namespaces.
+  for (const name of Object.values(c.ns)) await c.plumbing.etcNetns(name);
+  // Both ends stay in the client's namespace: it only needs an address that is not on lo.
+  await c.plumbing.wire(c.ns.client, 'eth0', '10.0.1.31/24', c.ns.client, 'peer0', []);
   if (edit !== undefined) c.write(edit);
   return {
     c, agents,

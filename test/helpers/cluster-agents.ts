@@ -20,7 +20,8 @@ import { planNode } from '../../src/plan/index.js';
 import { type AgentProcess, eventually, httpGet, startAgentProcess } from './agent.js';
 import { facts } from './catalog.js';
 import { type EtcdCluster, startEtcd } from './etcd.js';
-import { netns, run } from './netns.js';
+import type { Plumbing } from '../../src/lab/plumbing.js';
+import { netns, plumbing } from './netns.js';
 import { requireTool } from './tools.js';
 
 export const PREFIX = '/vipmesh-test';
@@ -62,12 +63,9 @@ export interface TwoNodes {
 
 const path = (name: string): string => `/run/netns/${name}`;
 
-/** An address off lo inside a namespace (dig, and a probe's server, need one). */
-async function addressIn(name: string, cidr: string): Promise<void> {
-  await run('ip', ['-n', name, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'peer0']);
-  await run('ip', ['-n', name, 'addr', 'add', cidr, 'dev', 'eth0']);
-  await run('ip', ['-n', name, 'link', 'set', 'eth0', 'up']);
-  await run('ip', ['-n', name, 'link', 'set', 'peer0', 'up']);
+/** An address off lo inside a namespace (dig, and a probe's server, need one): a veth with both ends there. */
+async function addressIn(p: Plumbing, name: string, cidr: string): Promise<void> {
+  await p.wire(name, 'eth0', cidr, name, 'peer0', []);
 }
 
 export async function twoNodes(t: TestContext, options: { readonly leaseTtl?: number; readonly etcdArgs?: readonly string[] } = {}): Promise<TwoNodes> {
@@ -76,26 +74,25 @@ export async function twoNodes(t: TestContext, options: { readonly leaseTtl?: nu
   // after hooks run in the order they were added: the agents go first, before etcd and the namespaces.
   const dir = mkdtempSync(join(tmpdir(), 'vipmesh-two-nodes-'));
   const started: AgentProcess[] = [];
-  const all: string[] = [];
   t.after(async () => {
     for (const agent of started) {
       agent.child.kill('SIGKILL');
       await agent.exited;
     }
     rmSync(dir, { recursive: true, force: true });
-    for (const name of all) rmSync(`/etc/netns/${name}`, { recursive: true, force: true });
   });
   const etcd = await startEtcd(t, { members: 3, ...(options.etcdArgs === undefined ? {} : { extraArgs: options.etcdArgs }) });
   const spaces = async (tag: string): Promise<NodeSpaces> => ({
     host: await netns(t, `vh${tag}`), sbox: await netns(t, `vs${tag}`), web: await netns(t, `vw${tag}`), client: await netns(t, `vc${tag}`),
   });
   const ns = { 'node-a': await spaces('a'), 'node-b': await spaces('b'), spare: await netns(t, 'vwa2') };
-  all.push(...Object.values(ns['node-a']), ...Object.values(ns['node-b']), ns.spare);
-  for (const name of all) await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
-  await addressIn(ns['node-a'].client, '10.0.1.31/24');
-  await addressIn(ns['node-b'].client, '10.0.1.32/24');
-  await addressIn(ns['node-a'].web, '10.0.1.11/24');
-  await addressIn(ns['node-b'].web, '10.0.1.12/24');
+  const p = plumbing(t);
+  // The agents write /etc/netns/<name>/resolv.conf; the plumbing removes it with the namespaces, after the agents are gone.
+  for (const name of [...Object.values(ns['node-a']), ...Object.values(ns['node-b']), ns.spare]) await p.etcNetns(name);
+  await addressIn(p, ns['node-a'].client, '10.0.1.31/24');
+  await addressIn(p, ns['node-b'].client, '10.0.1.32/24');
+  await addressIn(p, ns['node-a'].web, '10.0.1.11/24');
+  await addressIn(p, ns['node-b'].web, '10.0.1.12/24');
 
   const agents: Record<NodeName, AgentProcess | undefined> = { 'node-a': undefined, 'node-b': undefined };
 

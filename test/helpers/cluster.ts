@@ -5,10 +5,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { inNetns, netns } from './netns.js';
+import type { Plumbing } from '../../src/lab/plumbing.js';
+import { inNetns, netns, plumbing } from './netns.js';
 
 export interface Cluster {
   readonly ns: { host: string; sbox: string; web: string; api: string; client: string };
+  /** The test's plumbing, which made the namespaces: links and addresses a test adds go through it too. */
+  readonly plumbing: Plumbing;
   readonly path: (name: string) => string;
   readonly catalog: string;
   readonly runDir: string;
@@ -21,9 +24,8 @@ export async function cluster(t: TestContext): Promise<Cluster> {
     host: await netns(t, 'vmh'), sbox: await netns(t, 'vms'),
     web: await netns(t, 'vmw'), api: await netns(t, 'vma'), client: await netns(t, 'vmc'),
   };
-  // Hosts and tasks have lo up. IPVS needs it too: it refuses a real server whose address
-  // the namespace does not type as unicast, and with no local address every one is broadcast.
-  for (const name of Object.values(ns)) await inNetns(name, 'ip', ['link', 'set', 'lo', 'up']);
+  // Hosts and tasks have lo up (the plumbing's namespaces do). IPVS needs it too: it refuses a real
+  // server whose address the namespace does not type as unicast, and with no local address every one is broadcast.
   const path = (name: string) => `/run/netns/${name}`;
   const dir = mkdtempSync(join(tmpdir(), 'vipmesh-cluster-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -51,7 +53,7 @@ tasks:
 `;
   const write = (edit: (y: string) => string = (y) => y) => writeFileSync(catalog, edit(yaml));
   write();
-  return { ns, path, catalog, runDir, write };
+  return { ns, plumbing: plumbing(t), path, catalog, runDir, write };
 }
 
 /** Pretends an agent (this test process) holds resolver ports in the given namespaces. */

@@ -1,8 +1,12 @@
-// Throwaway network namespaces for kernel tests. Names are unique per process and
-// call; every namespace is removed when the test ends, pass or fail.
+// Throwaway network namespaces for kernel tests, made by the lab's plumbing
+// (src/lab/plumbing.ts) like every other topology in the tests, the kernel
+// lane's scenarios and the lab. Names are unique per process and call; each
+// test (or subtest) has one Plumbing, and everything it made is removed when
+// that test ends, pass or fail.
 import { randomBytes } from 'node:crypto';
 import type { TestContext } from 'node:test';
 import { execa } from 'execa';
+import { Plumbing, inNs, sh } from '../../src/lab/plumbing.js';
 import { requireTool } from './tools.js';
 
 export function requireRoot(): void {
@@ -16,28 +20,35 @@ export function uniqueName(prefix: string): string {
   return `${prefix}${randomBytes(4).toString('hex')}`.slice(0, 15);
 }
 
-export async function run(file: string, args: readonly string[], input?: string): Promise<string> {
-  const result = await execa(file, args, { ...(input === undefined ? {} : { input }), reject: false });
-  if (result.exitCode !== 0) {
-    throw new Error(`${result.command} exited ${result.exitCode}: ${result.stderr.trim()}`);
-  }
-  return result.stdout;
-}
+/** Runs one program; a non-zero exit is an error quoting the command and its stderr. */
+export const run = sh;
 
 /** Runs a command inside the namespace. */
-export async function inNetns(name: string, file: string, args: readonly string[], input?: string): Promise<string> {
-  return run('ip', ['netns', 'exec', name, file, ...args], input);
+export const inNetns = inNs;
+
+const perTest = new WeakMap<TestContext, Plumbing>();
+
+/**
+ * The test's plumbing: one per test (or subtest), made on first use, and
+ * removed by an after hook added then. After hooks run in the order they were
+ * added, so a test that must stop processes before its namespaces and their
+ * /etc/netns entries go adds that hook before its first namespace.
+ */
+export function plumbing(t: TestContext): Plumbing {
+  let made = perTest.get(t);
+  if (made === undefined) {
+    requireRoot();
+    const p = new Plumbing();
+    t.after(() => p.remove());
+    perTest.set(t, p);
+    made = p;
+  }
+  return made;
 }
 
-/** A new namespace that is deleted when the test (or subtest) finishes. */
+/** A new namespace, lo up, that is deleted when the test (or subtest) finishes. */
 export async function netns(t: TestContext, prefix = 'vmt'): Promise<string> {
-  requireRoot();
-  const name = uniqueName(prefix);
-  await run('ip', ['netns', 'add', name]);
-  t.after(async () => {
-    await execa('ip', ['netns', 'delete', name], { reject: false });
-  });
-  return name;
+  return plumbing(t).ns(uniqueName(prefix));
 }
 
 let ipvs: Promise<boolean> | undefined;
@@ -57,14 +68,15 @@ export function kernelHasIpvs(): Promise<boolean> {
 async function probeIpvs(): Promise<boolean> {
   requireRoot();
   await requireTool('ipvsadm');
-  const name = uniqueName('vmp');
-  await run('ip', ['netns', 'add', name]);
+  // Its own plumbing: the answer is shared by every test of the process, so no one test owns it.
+  const probe = new Plumbing();
   try {
+    const name = await probe.ns(uniqueName('vmp'));
     const r = await execa('ip', ['netns', 'exec', name, 'ipvsadm', '-Ln'], { reject: false });
     if (r.exitCode === 0 && /^IP Virtual Server version/m.test(r.stdout)) return true;
     if (/Can't initialize ipvs|Protocol not available/.test(r.stderr)) return false;
     throw new Error(`cannot tell whether this kernel has IPVS: ${r.command} exited ${r.exitCode}: ${r.stderr.trim()}`);
   } finally {
-    await execa('ip', ['netns', 'delete', name], { reject: false });
+    await probe.remove();
   }
 }

@@ -94,8 +94,7 @@ test('IPVS services read back as ipvsadm wrote them, in their namespace only; wi
   }
   t.diagnostic('this kernel has IPVS');
   // IPVS refuses a real server whose address the namespace does not type as unicast,
-  // and with no local address (lo down) it types every one as broadcast.
-  await inNetns(name, 'ip', ['link', 'set', 'lo', 'up']);
+  // and with no local address (lo down) it types every one as broadcast: netns() brings lo up.
   const ipvsadm = (...args: string[]) => inNetns(name, 'ipvsadm', args);
   await ipvsadm('-A', '-f', String(MARK), '-s', 'wrr', '-p', '30');
   await ipvsadm('-a', '-f', String(MARK), '-r', '10.0.1.3:0', '-m', '-w', '2');

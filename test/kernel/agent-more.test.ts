@@ -28,10 +28,7 @@ const withHealthcheck = (check: string) => (yaml: string): string =>
 /** The web task's own interface: a veth pair both of whose ends live in its namespace, with its address. */
 async function webInterface(w: World): Promise<string> {
   const name = uniqueName('vmp').slice(0, 15);
-  await run('ip', ['-n', w.c.ns.web, 'link', 'add', name, 'type', 'veth', 'peer', 'name', 'eth9']);
-  await run('ip', ['-n', w.c.ns.web, 'addr', 'add', '10.0.1.11/24', 'dev', name]);
-  await run('ip', ['-n', w.c.ns.web, 'link', 'set', name, 'up']);
-  await run('ip', ['-n', w.c.ns.web, 'link', 'set', 'eth9', 'up']);
+  await w.c.plumbing.wire(w.c.ns.web, name, '10.0.1.11/24', w.c.ns.web, 'eth9', []);
   return name;
 }
 
@@ -84,7 +81,7 @@ test('an exec healthcheck runs in the task namespace: it checks a link that exis
   // The name is fixed before the catalog is written; the link does not exist in the agent's namespace.
   const name = uniqueName('vmp').slice(0, 15);
   const w = await world(t, [], withHealthcheck(`exec: [ip, link, show, ${name}]`));
-  const add = () => run('ip', ['-n', w.c.ns.web, 'link', 'add', name, 'type', 'veth', 'peer', 'name', 'eth9']);
+  const add = () => w.c.plumbing.wire(w.c.ns.web, name, [], w.c.ns.web, 'eth9', []);
   await add();
   const here = await execa('ip', ['link', 'show', name], { reject: false });
   assert.notEqual(here.exitCode, 0, `${name} must not exist in the agent's own namespace`);

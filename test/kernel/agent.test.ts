@@ -14,7 +14,7 @@ import { execa } from 'execa';
 import { type AgentProcess, HANG_MS, eventually, startAgentProcess, type World, world } from '../helpers/agent.js';
 import { vipmesh } from '../helpers/cli.js';
 import { type Cluster, ours, save } from '../helpers/cluster.js';
-import { run } from '../helpers/netns.js';
+import { netns, run } from '../helpers/netns.js';
 import { expectedSaveLines, splitPlanText } from '../helpers/plan-text.js';
 import { requireTool } from '../helpers/tools.js';
 
@@ -110,10 +110,8 @@ test('start: READY=1 after the first pass, /healthz and /livez 200, metrics, and
 
 test('catalog edits converge rules and DNS without a restart: a task added and removed, a service added by mv', async (t) => {
   const w = await world(t);
-  const extra = (await import('../helpers/netns.js')).netns;
-  const api2 = await extra(t, 'vma');
-  await run('ip', ['-n', api2, 'link', 'set', 'lo', 'up']);
-  t.after(() => rmSync(`/etc/netns/${api2}`, { recursive: true, force: true }));
+  const api2 = await netns(t, 'vma');
+  await w.c.plumbing.etcNetns(api2);
   await started(t, w);
 
   const withApi2 = (y: string) => `${y}  api.2.cccc: { service: api, node: node-1, netns: ${w.c.path(api2)}, addresses: { appnet: 10.0.1.22 } }\n`;

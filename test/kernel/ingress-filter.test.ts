@@ -14,7 +14,7 @@ import test, { type TestContext } from 'node:test';
 import { execa } from 'execa';
 import { vipmesh } from '../helpers/cli.js';
 import { fakeAgentPorts, foreign, ours, save } from '../helpers/cluster.js';
-import { inNetns, kernelHasIpvs, netns } from '../helpers/netns.js';
+import { inNetns, kernelHasIpvs, netns, plumbing } from '../helpers/netns.js';
 
 const TASK_INGRESS = '10.255.0.11';
 const TASK_APP = '10.0.1.11';
@@ -77,15 +77,6 @@ async function startServers(t: TestContext, name: string): Promise<void> {
   }
 }
 
-/** A veth pair between two namespaces, each end up with its address. */
-async function link(a: string, aAddress: string, b: string, bAddress: string, prefix: number, ifname: string): Promise<void> {
-  await inNetns(a, 'ip', ['link', 'add', ifname, 'type', 'veth', 'peer', 'name', ifname, 'netns', b]);
-  for (const [name, address] of [[a, aAddress], [b, bAddress]] as const) {
-    await inNetns(name, 'ip', ['addr', 'add', `${address}/${prefix}`, 'dev', ifname]);
-    await inNetns(name, 'ip', ['link', 'set', ifname, 'up']);
-  }
-}
-
 /** Packets the DROP rules of a chain have dropped, by protocol number (`-n` prints numbers). */
 async function dropped(name: string, chain: string): Promise<Record<string, number>> {
   const listed = await inNetns(name, 'iptables', ['-t', 'filter', '-L', chain, '-v', '-n', '-x']);
@@ -102,9 +93,8 @@ test('through a task\'s ingress address only its published target ports answer; 
   const sbox = await netns(t, 'vmfs');
   const task = await netns(t, 'vmft');
   const peer = await netns(t, 'vmfp');
-  for (const name of [host, sbox, task, peer]) await inNetns(name, 'ip', ['link', 'set', 'lo', 'up']);
-  await link(task, TASK_INGRESS, sbox, '10.255.0.2', 16, 'ing0');
-  await link(task, TASK_APP, peer, '10.0.1.31', 24, 'app0');
+  await plumbing(t).wire(task, 'ing0', `${TASK_INGRESS}/16`, sbox, 'ing0', '10.255.0.2/16');
+  await plumbing(t).wire(task, 'app0', `${TASK_APP}/24`, peer, 'app0', '10.0.1.31/24');
   // A foreign rule in the built-in chains the filter jumps from: it must survive.
   await inNetns(task, 'iptables', ['-A', 'INPUT', '-s', '198.51.100.0/24', '-j', 'DROP']);
   await inNetns(task, 'iptables', ['-A', 'OUTPUT', '-d', '198.51.100.0/24', '-j', 'DROP']);

@@ -11,7 +11,7 @@ import { KernelError, type Kernel } from '../../src/kernel/types.js';
 import { reconcileNode } from '../../src/reconcile/run.js';
 import { EMPTY_STATE } from '../../src/state/store.js';
 import { catalogOf, facts } from '../helpers/catalog.js';
-import { inNetns, kernelHasIpvs, netns, uniqueName } from '../helpers/netns.js';
+import { inNetns, kernelHasIpvs, netns, plumbing, uniqueName } from '../helpers/netns.js';
 
 const path = (name: string): string => `/run/netns/${name}`;
 
@@ -23,11 +23,7 @@ async function realKernel(): Promise<Kernel> {
 /** A namespace with an interface `lb0` (a veth whose peer stays beside it) holding `address`/24. */
 async function balancerNetns(t: TestContext, address: string): Promise<string> {
   const name = await netns(t, 'vmlb');
-  const peer = uniqueName('p');
-  await inNetns(name, 'ip', ['link', 'add', 'lb0', 'type', 'veth', 'peer', 'name', peer]);
-  await inNetns(name, 'ip', ['link', 'set', 'lb0', 'up']);
-  await inNetns(name, 'ip', ['link', 'set', peer, 'up']);
-  await inNetns(name, 'ip', ['addr', 'add', `${address}/24`, 'dev', 'lb0']);
+  await plumbing(t).wire(name, 'lb0', `${address}/24`, name, uniqueName('p'), []);
   return name;
 }
 

@@ -15,7 +15,6 @@ import { requireTool } from '../helpers/tools.js';
 
 async function taskNamespace(t: TestContext): Promise<{ name: string; path: string }> {
   const name = await netns(t, 'vmb');
-  await inNetns(name, 'ip', ['link', 'set', 'lo', 'up']);
   return { name, path: `/run/netns/${name}` };
 }
 
@@ -106,6 +105,7 @@ test('a taken port is replaced, and the stale 127.0.0.11:53 flows to it are remo
 
 test('lo down: an error where the kernel refuses, otherwise bound with a warning', async (t) => {
   const down = await netns(t, 'vmb');
+  await inNetns(down, 'ip', ['link', 'set', 'lo', 'down']); // as `ip netns add` leaves it; the plumbing brings lo up
   const path = `/run/netns/${down}`;
   try {
     const sockets = closeAfter(t, await bindInNamespace(path));

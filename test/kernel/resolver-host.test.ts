@@ -13,7 +13,7 @@ import test, { type TestContext } from 'node:test';
 import { execa } from 'execa';
 import { type ResolverHost, ResolverHostError, type ResolverHostOptions, type SyncReport, startResolverHost } from '../../src/resolver/host.js';
 import { catalogOf } from '../helpers/catalog.js';
-import { inNetns, netns, requireRoot, run, uniqueName } from '../helpers/netns.js';
+import { inNetns, netns, plumbing, requireRoot, run, uniqueName } from '../helpers/netns.js';
 import { ROOT } from '../helpers/paths.js';
 import { requireTool } from '../helpers/tools.js';
 
@@ -24,10 +24,9 @@ async function prerequisites(): Promise<void> {
   for (const tool of ['dig', 'ip', 'ss', 'nsenter']) await requireTool(tool);
 }
 
-/** A task namespace with lo up (127.0.0.11 is local only then). */
+/** A task namespace with lo up, as the plumbing makes them (127.0.0.11 is local only then). */
 async function taskNetns(t: TestContext, prefix: string): Promise<{ name: string; path: string }> {
   const name = await netns(t, prefix);
-  await inNetns(name, 'ip', ['link', 'set', 'lo', 'up']);
   return { name, path: `/run/netns/${name}` };
 }
 
@@ -211,7 +210,7 @@ async function observedNetns(t: TestContext, prefix: string): Promise<{ name: st
   const task = await taskNetns(t, prefix);
   const observer = await netns(t, 'vho');
   const peer = 'obs0';
-  await run('ip', ['-n', task.name, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', peer, 'netns', observer]);
+  await plumbing(t).wire(task.name, 'eth0', [], observer, peer, []);
   const ino = String((await execa('stat', ['-L', '-c', '%i', task.path])).stdout.trim());
   return { ...task, observer, peer, ino };
 }

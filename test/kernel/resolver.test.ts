@@ -15,13 +15,14 @@ import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { bindInNamespace } from '../../src/kernel/netns-sockets.js';
 import { createResolver } from '../../src/resolver/answer.js';
+import { Plumbing } from '../../src/lab/plumbing.js';
 import { buildRecords } from '../../src/resolver/records.js';
 import { serveNamespace } from '../../src/resolver/serve.js';
 import { resolvConfText } from '../../src/resolver/service.js';
 import { readHostResolvConf } from '../../src/resolver/upstreams.js';
 import { catalogOf } from '../helpers/catalog.js';
 import { CLI, ROOT } from '../helpers/paths.js';
-import { inNetns, netns, requireRoot, run, uniqueName } from '../helpers/netns.js';
+import { netns, requireRoot, run, uniqueName } from '../helpers/netns.js';
 import { requireTool } from '../helpers/tools.js';
 
 const TOOLS = ['dig', 'dnsmasq', 'musl-gcc', 'getent', 'ss', 'ip', 'iptables', 'nsenter'];
@@ -237,18 +238,16 @@ describe('vipmesh resolver with real clients in task namespaces', { concurrency:
     const upstream = { address: `127.${77 + (process.pid % 100)}.${process.pid % 250}.1`, port: 5300 + (process.pid % 600), log: join(dir, 'dnsmasq.log'), hosts: join(dir, 'hosts') };
     w = { dir, runDir: join(dir, 'run'), catalogFile: join(dir, 'catalog.yaml'), ns, upstream, musl: join(dir, 'gai-musl') };
 
+    // One plumbing for the suite's namespaces; the resolver writes their /etc/netns entries, which go with them.
+    const plumbing = new Plumbing();
+    cleanups.push(() => plumbing.remove());
     for (const [role, name] of Object.entries(ns)) {
-      await run('ip', ['netns', 'add', name]);
-      cleanups.push(() => execa('ip', ['netns', 'delete', name], { reject: false }));
-      cleanups.push(() => rmSync(`/etc/netns/${name}`, { recursive: true, force: true }));
-      await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+      await plumbing.ns(name);
+      await plumbing.etcNetns(name);
       const address = { client: '10.0.1.31/24', web: '10.0.1.11/24', onlyb: '10.0.2.31/24' }[role];
       if (address === undefined) continue;
       // Both ends stay in the task's namespace: it only needs an address that is not on lo.
-      await run('ip', ['-n', name, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'peer0']);
-      await run('ip', ['-n', name, 'addr', 'add', address, 'dev', 'eth0']);
-      await run('ip', ['-n', name, 'link', 'set', 'eth0', 'up']);
-      await run('ip', ['-n', name, 'link', 'set', 'peer0', 'up']);
+      await plumbing.wire(name, 'eth0', address, name, 'peer0', []);
     }
 
     writeFileSync(join(dir, 'gai.c'), GAI_C);
@@ -561,7 +560,6 @@ describe('TCP slots of the resolver in a namespace', () => {
     for (const tool of ['dig', 'nsenter', 'ip']) await requireTool(tool);
     const name = await netns(t, 'vrs');
     const path = `/run/netns/${name}`;
-    await inNetns(name, 'ip', ['link', 'set', 'lo', 'up']);
     const catalog = catalogOf(`
 version: 1
 networks: { appnet: { subnet: 10.0.1.0/24 } }

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import test from 'node:test';
 import { execa } from 'execa';
+import { Plumbing } from '../../src/lab/plumbing.js';
 
 const CLI = '/vipmesh/dist/src/cli/bin.js';
 
@@ -14,13 +15,12 @@ if (process.env['VIPMESH_LANE'] !== '1') {
 }
 
 test('smoke: an IPVS fwmark service in a fresh namespace', async (t) => {
-  const name = `smoke${randomBytes(4).toString('hex')}`;
-  await execa('ip', ['netns', 'add', name]);
-  t.after(() => execa('ip', ['netns', 'delete', name], { reject: false }));
-  const inNs = (file: string, args: readonly string[]) => execa('ip', ['netns', 'exec', name, file, ...args]);
+  const plumbing = new Plumbing();
+  t.after(() => plumbing.remove());
   // A namespace with no interface up has no FIB table yet, and IPVS refuses every real
-  // server there (EINVAL, "address not unicast"): bring lo up first, as a task's would be.
-  await inNs('ip', ['link', 'set', 'lo', 'up']);
+  // server there (EINVAL, "address not unicast"): the plumbing brings lo up, as a task's would be.
+  const name = await plumbing.ns(`smoke${randomBytes(4).toString('hex')}`);
+  const inNs = (file: string, args: readonly string[]) => execa('ip', ['netns', 'exec', name, file, ...args]);
 
   await inNs('ipvsadm', ['-A', '-f', '100', '-s', 'rr']);
   await inNs('ipvsadm', ['-a', '-f', '100', '-r', '10.0.0.1:0', '-m', '-w', '1']);

@@ -1,5 +1,6 @@
-// Guest-only: namespaces, bridges and veths for a scenario, all removed when the
-// test ends. Runs only inside the kernel lane's VM (VIPMESH_LANE=1).
+// Guest-only: namespaces, bridges and veths for a scenario, made by the lab's
+// plumbing (src/lab/plumbing.ts) and all removed when the test ends. Runs only
+// inside the kernel lane's VM (VIPMESH_LANE=1).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
@@ -7,7 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { execa } from 'execa';
+import { Plumbing, inNs } from '../../../src/lab/plumbing.js';
 import type { StreamRecord } from './client.js';
+
+export { inNs };
 
 export const ROOT = '/vipmesh';
 const HELPERS = `${ROOT}/dist/test/vm/helpers`;
@@ -19,60 +23,40 @@ export function requireLane(): void {
   }
 }
 
-export async function sh(file: string, args: readonly string[], input?: string): Promise<string> {
-  const r = await execa(file, args, { reject: false, ...(input === undefined ? {} : { input }) });
-  if (r.exitCode !== 0) throw new Error(`${r.command} exited ${r.exitCode}: ${r.stderr}`);
-  return r.stdout;
-}
-
-export const inNs = (ns: string, file: string, args: readonly string[]) => sh('ip', ['netns', 'exec', ns, file, ...args]);
-
 export class Lab {
+  /** Namespace names end in it, so two labs in one guest never meet. */
   private readonly id = randomBytes(2).toString('hex');
-  private links = 0;
+  /** One per test: everything the scenario's topology is made of, removed when the test ends. */
+  readonly plumbing = new Plumbing();
   readonly dir = mkdtempSync(join(tmpdir(), 'lab-'));
 
   constructor(private readonly t: TestContext) {
     requireLane();
+    t.after(() => this.plumbing.remove());
   }
 
   /** A namespace with lo up; returns its name (its path is /run/netns/<name>). */
-  async ns(label: string): Promise<string> {
-    const name = `${label}-${this.id}`;
-    await sh('ip', ['netns', 'add', name]);
-    this.t.after(() => execa('ip', ['netns', 'delete', name], { reject: false }));
-    await inNs(name, 'ip', ['link', 'set', 'lo', 'up']);
-    return name;
+  ns(label: string): Promise<string> {
+    return this.plumbing.ns(`${label}-${this.id}`);
   }
 
   /** A namespace holding bridge br0: one L2 segment. */
-  async segment(label: string): Promise<string> {
-    const name = await this.ns(label);
-    await inNs(name, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
-    await inNs(name, 'ip', ['link', 'set', 'br0', 'up']);
-    return name;
+  segment(label: string): Promise<string> {
+    return this.plumbing.segment(`${label}-${this.id}`);
   }
 
   /** Plugs `ns` into a segment as interface `ifname` with address `cidr`. */
   async plug(ns: string, segment: string, ifname: string, cidr: string): Promise<void> {
-    const outer = `v${this.id}${this.links++}`;
-    await sh('ip', ['link', 'add', outer, 'netns', segment, 'type', 'veth', 'peer', 'name', ifname, 'netns', ns]);
-    await inNs(segment, 'ip', ['link', 'set', outer, 'master', 'br0', 'up']);
-    await inNs(ns, 'ip', ['addr', 'add', cidr, 'dev', ifname]);
-    await inNs(ns, 'ip', ['link', 'set', ifname, 'up']);
+    await this.plumbing.plug(ns, segment, ifname, cidr);
   }
 
   /** A point-to-point veth between two namespaces. */
-  async wire(a: string, aIf: string, aCidr: string, b: string, bIf: string, bCidr: string): Promise<void> {
-    await sh('ip', ['link', 'add', aIf, 'netns', a, 'type', 'veth', 'peer', 'name', bIf, 'netns', b]);
-    for (const [ns, ifname, cidr] of [[a, aIf, aCidr], [b, bIf, bCidr]] as const) {
-      await inNs(ns, 'ip', ['addr', 'add', cidr, 'dev', ifname]);
-      await inNs(ns, 'ip', ['link', 'set', ifname, 'up']);
-    }
+  wire(a: string, aIf: string, aCidr: string, b: string, bIf: string, bCidr: string): Promise<void> {
+    return this.plumbing.wire(a, aIf, aCidr, b, bIf, bCidr);
   }
 
-  async route(ns: string, ...args: string[]): Promise<void> {
-    await inNs(ns, 'ip', ['route', 'add', ...args]);
+  route(ns: string, ...args: string[]): Promise<void> {
+    return this.plumbing.route(ns, ...args);
   }
 
   /** Starts an echo server (TCP+UDP) named `name` in `ns` on `port`. */
