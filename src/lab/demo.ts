@@ -6,6 +6,7 @@
 import { execa } from 'execa';
 import { type DemoPlan, type Fact, type Step, commentText, demoPlan, dnsrrFact, publishedFact, spreadFact, tasksFact, transcriptText, vipFact } from './facts.js';
 import { downLab } from './down.js';
+import { HOST_PACE, type Pace } from './pace.js';
 import { missingTools } from './tools.js';
 import { summary, upLab } from './up.js';
 
@@ -14,7 +15,8 @@ export interface DemoOptions {
   readonly etcd: boolean;
   readonly runDir: string;
   readonly out: (text: string) => void;
-  readonly readyTimeoutMs?: number;
+  /** Default: HOST_PACE. */
+  readonly pace?: Pace;
 }
 
 /** Runs one command inside a namespace; its output lines, stderr included (what a terminal would show). */
@@ -25,10 +27,10 @@ async function run(ns: string, argv: readonly string[], signal: AbortSignal): Pr
   return lines;
 }
 
-const curl = (url: string): string[] => ['curl', '-sS', '-m', '10', url];
 
-async function show(plan: DemoPlan, out: (text: string) => void, signal: AbortSignal): Promise<Fact[]> {
+async function show(plan: DemoPlan, pace: Pace, out: (text: string) => void, signal: AbortSignal): Promise<Fact[]> {
   const facts: Fact[] = [];
+  const curl = (url: string): string[] => ['curl', '-sS', '-m', String(pace.requestTimeoutS), url];
   const client = plan.client.ns;
   const step = async (command: readonly string[], ns = client): Promise<Step> => {
     const s = { command: `ip netns exec ${ns} ${command.join(' ')}`, output: await run(ns, command, signal) };
@@ -102,7 +104,7 @@ async function upAndShow(options: DemoOptions, signal: AbortSignal, making: () =
   const up = await upLab({
     catalogPath: options.catalogPath, etcd: options.etcd, runDir: options.runDir, signal,
     say: (line) => out(`${line}\n`), onMaking: making,
-    ...(options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs }),
+    ...(options.pace === undefined ? {} : { pace: options.pace }),
   });
   if (up.status === 'refused') {
     out(`vipmesh: ${up.message}\n`);
@@ -118,10 +120,10 @@ async function upAndShow(options: DemoOptions, signal: AbortSignal, making: () =
     out(`the demo cannot run on this catalog: ${planned.problem}\n`);
     return 1;
   }
-  const facts = await show(planned.plan, out, signal);
+  const facts = await show(planned.plan, options.pace ?? HOST_PACE, out, signal);
   out('\n');
   for (const f of facts) out(`${f.ok ? 'ok' : 'FAILED'}: ${f.text}\n`);
   const failed = facts.filter((f) => !f.ok).length;
-  out(failed === 0 ? `every fact holds (${facts.length})\n` : `${failed} of ${facts.length} facts failed\n`);
+  out(failed === 0 ? `ok: all ${facts.length} facts hold\n` : `FAILED: ${failed} of ${facts.length} facts\n`);
   return failed === 0 ? 0 : 1;
 }

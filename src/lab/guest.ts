@@ -8,6 +8,7 @@ import { release } from 'node:os';
 import { join } from 'node:path';
 import { runDemo } from './demo.js';
 import { DEMO_BEGIN, DEMO_END } from './lane.js';
+import { EMULATED_PACE } from './pace.js';
 import { DEFAULT_RUN_DIR, PACKAGE_ROOT } from './paths.js';
 
 if (process.env['VIPMESH_LANE'] !== '1') {
@@ -32,7 +33,7 @@ const status = await runDemo({
   etcd: process.env['vipmesh_lab_etcd'] === '1',
   runDir: DEFAULT_RUN_DIR,
   out: write,
-  readyTimeoutMs: 600_000,
+  pace: EMULATED_PACE,
 });
 write(`${DEMO_END}\n`);
 process.exitCode = status;

@@ -78,7 +78,6 @@ export async function demoInGuest(options: GuestDemoOptions): Promise<number> {
     reject: false, cleanup: false, stdin: 'ignore', buffer: false, stderr: 'pipe', stdout: 'pipe',
     env: {
       VIPMESH_LANE_RUN: 'dist/src/lab/guest.js', VIPMESH_LANE_APPEND: append,
-      VIPMESH_LANE_TIMEOUT: process.env['VIPMESH_LANE_TIMEOUT'] ?? '1800',
       // The guest gets the `node` build.sh finds on PATH: make it this one.
       PATH: `${dirname(process.execPath)}${delimiter}${process.env['PATH'] ?? ''}`,
     },

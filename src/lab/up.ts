@@ -20,6 +20,7 @@ import { LabJournal, readJournal, type ProcessEntry } from './journal.js';
 import { CLI, DEFAULT_RUN_DIR, WHOAMI } from './paths.js';
 import { Plumbing, listNamespaces } from './plumbing.js';
 import { isAlive, startDetached } from './processes.js';
+import { HOST_PACE, type Pace } from './pace.js';
 import { missingTools } from './tools.js';
 import { type Wait, pause } from './wait.js';
 import { type LabTopology, labTopology } from './topology.js';
@@ -30,8 +31,8 @@ export interface UpOptions {
   readonly runDir: string;
   /** Progress lines. */
   readonly say: (line: string) => void;
-  /** How long the agents may take to be ready (ms); the kernel lane's emulated CPU is slow. */
-  readonly readyTimeoutMs?: number;
+  /** Default: HOST_PACE. */
+  readonly pace?: Pace;
   /** Aborted: stop making things and return 'failed' (the caller removes what was made). */
   readonly signal?: AbortSignal;
   /** Called once checks passed, just before the first thing is made (from then on, down has work). */
@@ -54,8 +55,6 @@ export type UpResult =
   | { readonly status: 'refused'; readonly message: string }
   /** Something failed (or a signal came) while building; what was made is left for downLab. */
   | { readonly status: 'failed'; readonly message: string };
-
-const DEFAULT_READY_TIMEOUT_MS = 300_000;
 
 /** What `up` checks before it makes anything. */
 async function prepare(options: UpOptions): Promise<{ ok: true; catalog: Catalog; topology: LabTopology } | { ok: false; message: string }> {
@@ -95,7 +94,8 @@ export async function upLab(options: UpOptions): Promise<UpResult> {
   const { catalog, topology } = checked;
   const began = Date.now();
   const elapsed = (): string => `${Math.round((Date.now() - began) / 1000)} s`;
-  const wait: Wait = { deadline: began + (options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS), ...(options.signal === undefined ? {} : { signal: options.signal }) };
+  const pace = options.pace ?? HOST_PACE;
+  const wait: Wait = { deadline: began + pace.readyTimeoutMs, ...(options.signal === undefined ? {} : { signal: options.signal }) };
   options.onMaking?.();
   await mkdir(runDir, { recursive: true });
   const journal = new LabJournal(runDir, options.signal);
@@ -133,13 +133,13 @@ export async function upLab(options: UpOptions): Promise<UpResult> {
     // agents loading side by side can take longer than their resolver may to start.
     const agents: { node: string; listen: string; log: string; entry: ProcessEntry }[] = [];
     for (const node of topology.nodes) {
-      options.say(`starting the agent of ${node.name} (vipmesh agent -c ${source} --node ${node.name})`);
+      options.say(`starting the agent of ${node.name} (vipmesh agent -c ${source} --node ${node.name}${pace.syncPeriod === undefined ? '' : ` --sync-period ${pace.syncPeriod}`})`);
       const listen = `127.0.0.1:${await freePort(taken)}`;
       const dir = join(runDir, node.name);
       await journal.write({ kind: 'dir', path: dir });
       await mkdir(dir, { recursive: true });
       const log = join(runDir, `${node.name}.log`);
-      const entry = await startAgent({ node: node.name, source, listen, dir, log, runDir, journal, wait, say: options.say });
+      const entry = await startAgent({ node: node.name, source, listen, dir, log, runDir, journal, wait, say: options.say, pace });
       agents.push({ node: node.name, listen, log, entry });
       options.say(`the agent of ${node.name} made its first pass (${elapsed()})`);
     }
@@ -174,10 +174,11 @@ const AGENT_STARTS = 3;
  */
 async function startAgent(a: {
   node: string; source: string; listen: string; dir: string; log: string; runDir: string;
-  journal: LabJournal; wait: Wait; say: (line: string) => void;
+  journal: LabJournal; wait: Wait; say: (line: string) => void; pace: Pace;
 }): Promise<ProcessEntry> {
+  const period = a.pace.syncPeriod === undefined ? [] : ['--sync-period', a.pace.syncPeriod];
   for (let attempt = 1; ; attempt++) {
-    const p = await startDetached(process.execPath, [CLI, 'agent', '-c', a.source, '--node', a.node, '--listen', a.listen], {
+    const p = await startDetached(process.execPath, [CLI, 'agent', '-c', a.source, '--node', a.node, '--listen', a.listen, ...period], {
       log: a.log, runDir: a.runDir, env: { VIPMESH_RUN_DIR: a.dir },
     });
     const entry: ProcessEntry = { kind: 'process', role: 'agent', name: a.node, pid: p.pid, start: p.start, log: a.log, listen: a.listen };
