@@ -27,7 +27,7 @@
 // printed as such.
 //
 // Sizes from the environment (the kernel command line; bench/lb-mode.ts sets them):
-//   vipmesh_lb_sizes (10,50,200), vipmesh_lb_services (1000), vipmesh_lb_tasks (10),
+//   vipmesh_lb_sizes (10,20,50,200), vipmesh_lb_services (1000), vipmesh_lb_tasks (10),
 //   vipmesh_lb_budget (25: minutes one per-task reconcile from empty may take).
 // Progress on stderr; the markdown between BENCH-BEGIN lb-mode / BENCH-END lb-mode.
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -58,9 +58,9 @@ const LB_ADDRESS = '10.1.255.250'; // inside net-0's 10.1.0.0/16, above what the
 const PROGRAM_LIMIT_MS = 10 * 60_000;
 const SELF = fileURLToPath(import.meta.url);
 
-type Mode = 'per-task' | 'load-balancer';
+export type Mode = 'per-task' | 'load-balancer';
 
-interface Options {
+export interface Options {
   readonly sizes: readonly number[];
   readonly services: number;
   readonly tasks: number;
@@ -80,8 +80,14 @@ const envNumber = (name: string, fallback: number) => envList(name, [fallback])[
 // This process's own garbage (the catalogs it just built) must not land in the
 // MemAvailable difference: collect it before each reading. init starts us as
 // plain `node FILE`, so the flag is set from here.
-setFlagsFromString('--expose-gc');
-const collect = runInNewContext('gc') as () => void;
+let gc: (() => void) | undefined;
+function collect(): void {
+  if (gc === undefined) {
+    setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as () => void;
+  }
+  gc();
+}
 const started = performance.now();
 
 function log(message: string): void {
@@ -196,7 +202,7 @@ async function pass(file: string, scope: 'all' | 'changed', env: Record<string, 
 
 // --- one K in one mode ----------------------------------------------------------------------
 
-interface FromEmpty {
+export interface FromEmpty {
   /** The pass in its process. */
   readonly ms: number;
   /** The child process's wall time, start and catalog load included. */
@@ -211,7 +217,7 @@ interface FromEmpty {
   readonly sample: string;
 }
 
-interface Change {
+export interface Change {
   /** The pass in its process. */
   readonly ms: number;
   /** The child process's wall time, start and catalog load included. */
@@ -220,10 +226,16 @@ interface Change {
   readonly written: number;
 }
 
-type Row =
+export type Row =
   | { readonly kind: 'measured'; readonly mode: Mode; readonly k: number; readonly fromEmpty: FromEmpty; readonly changed: Change; readonly full: Change }
   | { readonly kind: 'failed'; readonly mode: Mode; readonly k: number; readonly why: string; readonly fromEmpty?: Partial<FromEmpty> }
-  | { readonly kind: 'projected'; readonly mode: Mode; readonly k: number; readonly why: string; readonly ms: number; readonly memory: number; readonly peakRss: number; readonly realServers: number };
+  | {
+    readonly kind: 'projected'; readonly mode: Mode; readonly k: number; readonly why: string;
+    /** How: "the straight line through … K=10 and K=20", or "proportional to … K=10". */
+    readonly basis: string;
+    readonly ms: number; readonly services: number; readonly realServers: number; readonly peakRss: number;
+    readonly memory: { readonly slabObjects: number; readonly sunreclaim: number; readonly percpu: number; readonly availableDrop: number };
+  };
 
 function ipvsCounts(listing: string): { services: number; reals: number } {
   const lines = listing.split('\n');
@@ -340,19 +352,28 @@ function projection(rows: readonly Row[], mode: Mode, k: number, o: Options): Ex
   const done = rows.filter((r): r is Extract<Row, { kind: 'measured' }> => r.kind === 'measured' && r.mode === mode);
   if (done.length === 0) return undefined;
   const at = (y: (r: (typeof done)[number]) => number) => linearAt(done.map((r) => ({ x: r.k, y: y(r) })), k);
+  const used = done.map((r) => r.k).sort((a, b) => a - b).slice(-2);
+  const basis = used.length === 2
+    ? `the straight line through ${mode} mode's measurements at K=${used[0]} and K=${used[1]}`
+    : `proportional to K from ${mode} mode's one measurement, at K=${used[0]}`;
   const ms = at((r) => r.fromEmpty.ms);
-  const memory = at((r) => r.fromEmpty.memory.availableDrop);
+  const m = (pick: (d: MemoryDelta) => number) => at((r) => pick(r.fromEmpty.memory));
+  const memory = {
+    slabObjects: m((d) => d.slabObjects ?? 0), sunreclaim: m((d) => d.sunreclaim), percpu: m((d) => d.percpu), availableDrop: m((d) => d.availableDrop),
+  };
   const peakRss = at((r) => r.fromEmpty.peakRss);
-  const realServers = at((r) => r.fromEmpty.realServers);
   const available = (readMemory().meminfo.get('MemAvailable') ?? 0) * 1024;
   const reasons: string[] = [];
-  if (ms > o.budgetMin * 60_000) reasons.push(`reconcile from empty projected at ${(ms / 60_000).toFixed(0)} min, over the ${o.budgetMin} min budget`);
+  if (ms > o.budgetMin * 60_000) reasons.push(`its reconcile from empty is projected at ${(ms / 60_000).toFixed(0)} min, over the ${o.budgetMin} min budget`);
   // The kernel state and the reconciling process must fit together, with room for the rest.
   const margin = 256 * 1024 * 1024;
-  if (memory + peakRss + margin > available) {
-    reasons.push(`projected ${bytesText(memory)} of state plus vipmesh's ${bytesText(peakRss)} does not fit the guest's ${bytesText(available)} available with a ${bytesText(margin)} margin`);
+  if (memory.availableDrop + peakRss + margin > available) {
+    reasons.push(`${bytesText(memory.availableDrop)} of state plus vipmesh's ${bytesText(peakRss)} (projected) do not fit the guest's ${bytesText(available)} available with a ${bytesText(margin)} margin`);
   }
-  return { kind: 'projected', mode, k, why: reasons.join('; '), ms, memory, peakRss, realServers };
+  return {
+    kind: 'projected', mode, k, why: reasons.join('; '), basis, ms, memory, peakRss,
+    services: at((r) => r.fromEmpty.ipvsServices), realServers: at((r) => r.fromEmpty.realServers),
+  };
 }
 
 // --- the table -------------------------------------------------------------------------------
@@ -365,7 +386,7 @@ function fmt(ms: number): string {
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 
-function render(rows: readonly Row[], o: Options, heapLimit: number, totalMemory: number): string {
+export function render(rows: readonly Row[], o: Options, heapLimit: number, totalMemory: number): string {
   const out: string[] = [];
   out.push(`Load-balancer mode against per-task mode in the kernel lane: a QEMU TCG guest (Linux ${release()}, ${cpus().length} vCPUs, ` +
     `${bytesText(totalMemory)} of memory; emulated, so read the ratios and the growth, not the absolute times). ` +
@@ -395,7 +416,9 @@ function render(rows: readonly Row[], o: Options, heapLimit: number, totalMemory
         `${f?.ms === undefined ? '' : fmt(f.ms)} | | ${f?.memory ? bytesText(f.memory.sunreclaim) : ''} | ${f?.memory ? bytesText(f.memory.percpu) : ''} | ` +
         `${f?.memory ? bytesText(f.memory.availableDrop) : ''} | ${f?.peakRss === undefined ? '' : bytesText(f.peakRss)} |`);
     } else {
-      out.push(`| ${r.k} | ${r.mode}, **extrapolated, not measured** | | | ~${int(r.realServers)} | ~${fmt(r.ms)} | | | | ~${bytesText(r.memory)} | ~${bytesText(r.peakRss)} |`);
+      const p = r.memory;
+      out.push(`| ${r.k} | ${r.mode}, **extrapolated, not measured** | (${r.k}) | ~${int(r.services)} | ~${int(r.realServers)} | ~${fmt(r.ms)} | ` +
+        `~${bytesText(p.slabObjects)} | ~${bytesText(p.sunreclaim)} | ~${bytesText(p.percpu)} | ~${bytesText(p.availableDrop)} | ~${bytesText(r.peakRss)} |`);
     }
   }
   out.push('');
@@ -411,8 +434,7 @@ function render(rows: readonly Row[], o: Options, heapLimit: number, totalMemory
   for (const r of rows) {
     if (r.kind === 'projected') {
       out.push('');
-      out.push(`Per-task mode at K=${r.k} was not run: ${r.why}. The row marked extrapolated is the straight line through the two largest measured K ` +
-        `of per-task mode, a projection, not a measurement.`);
+      out.push(`${r.mode} mode at K=${r.k} was not run: ${r.why}. Its row is extrapolated, ${r.basis}: a projection, not a measurement.`);
     } else if (r.kind === 'failed') {
       out.push('');
       out.push(`${r.mode} at K=${r.k} failed: ${r.why}.`);
@@ -434,7 +456,7 @@ async function main(): Promise<void> {
   }
   if (process.getuid?.() !== 0) throw new Error('the load-balancer benchmark needs root: it creates network namespaces');
   const o: Options = {
-    sizes: envList('vipmesh_lb_sizes', [10, 50, 200]).sort((a, b) => a - b),
+    sizes: envList('vipmesh_lb_sizes', [10, 20, 50, 200]).sort((a, b) => a - b),
     services: envNumber('vipmesh_lb_services', 1000),
     tasks: envNumber('vipmesh_lb_tasks', 10),
     budgetMin: envNumber('vipmesh_lb_budget', 25),

@@ -12,7 +12,7 @@ const GUEST = 'dist/bench/lb-mode-guest.js';
 const TIMEOUT_S = 3 * 3600;
 
 export interface LbModeBenchOptions {
-  /** Local task counts K (default 10, 50, 200). */
+  /** Local task counts K (default 10, 20, 50, 200). */
   readonly sizes?: readonly number[];
   /** VIP services (default 1000). */
   readonly services?: number;
