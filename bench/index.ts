@@ -1,13 +1,15 @@
 // `npm run bench`: every benchmark in one run, printed and written to
 // BENCHMARKS.md with the date and the machine. Needs root (namespaces), the
-// system packages of scripts/install-system-deps.sh, and ~15 minutes.
-//   node dist/bench/index.js [--only plan,reconcile,ipvs,resolver,codec,probes,agent,cluster] [--out FILE]
+// system packages of scripts/install-system-deps.sh, and ~15 minutes (the lb
+// section alone, per-task mode at K=200 in the kernel lane, up to an hour more).
+//   node dist/bench/index.js [--only plan,reconcile,ipvs,lb,resolver,codec,probes,agent,cluster] [--out FILE]
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { runAgentBench } from './agent.js';
 import { runClusterBench } from './cluster.js';
 import { runDnsCodecBench } from './dns-codec.js';
 import { runIpvsBench } from './ipvs.js';
+import { runLbModeBench } from './lb-mode.js';
 import { machine } from './lab.js';
 import { runPlanBench } from './plan.js';
 import { runProbesBench } from './probes.js';
@@ -24,6 +26,7 @@ const SECTIONS: readonly Section[] = [
   { key: 'plan', title: 'Plan: load, validate, plan and render', run: () => runPlanBench() },
   { key: 'reconcile', title: 'Reconcile on this kernel: vipmesh, the floor and Docker\'s way', run: () => runReconcileBench() },
   { key: 'ipvs', title: 'IPVS in the kernel lane', run: () => runIpvsBench() },
+  { key: 'lb', title: 'Load-balancer mode', run: () => runLbModeBench() },
   { key: 'resolver', title: 'Resolver: vipmesh against dnsmasq (dnsperf)', run: () => runResolverBench() },
   { key: 'codec', title: 'DNS wire path: dns-packet against the hand-written encoder', run: () => runDnsCodecBench() },
   { key: 'probes', title: 'Health probes: 200 namespaces probed every 2 s', run: () => runProbesBench() },

@@ -16,7 +16,6 @@
 //   vipmesh_ipvs_services (1000), vipmesh_ipvs_reals (10), vipmesh_ipvs_rounds (5),
 //   vipmesh_ipvs_percmd (20: services for the per-object comparison; 0 skips it).
 // Prints progress on stderr and the markdown between BENCH-BEGIN ipvs / BENCH-END ipvs.
-import { readFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +31,7 @@ import { readBackScope } from '../src/reconcile/run.js';
 import type { DiffOptions } from '../src/reconcile/types.js';
 import { renderIpvs } from '../src/render/ipvs.js';
 import { Plumbing } from '../src/lab/plumbing.js';
+import { bytesText, memoryDelta, settledMemory, type MemoryDelta } from './kernel-memory.js';
 import { median } from './lab.js';
 
 export const BEGIN = 'BENCH-BEGIN ipvs';
@@ -182,73 +182,6 @@ function summarize(passes: readonly Pass[]): Summary {
   };
 }
 
-// --- kernel memory ------------------------------------------------------------------
-
-interface Memory {
-  /** kB, from /proc/meminfo. */
-  readonly meminfo: ReadonlyMap<string, number>;
-  /** cache → active objects and object size, from /proc/slabinfo (absent if unreadable). */
-  readonly slabs?: ReadonlyMap<string, { objects: number; size: number }>;
-}
-
-function readMemory(): Memory {
-  const meminfo = new Map<string, number>();
-  for (const line of readFileSync('/proc/meminfo', 'utf8').split('\n')) {
-    const m = /^(\w+):\s+(\d+) kB$/.exec(line);
-    if (m) meminfo.set(m[1]!, Number(m[2]));
-  }
-  let text: string;
-  try {
-    text = readFileSync('/proc/slabinfo', 'utf8');
-  } catch {
-    return { meminfo };
-  }
-  const slabs = new Map<string, { objects: number; size: number }>();
-  for (const line of text.split('\n')) {
-    // name <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : tunables ...
-    const m = /^(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s/.exec(line);
-    if (m && !line.startsWith('#')) slabs.set(m[1]!, { objects: Number(m[2]), size: Number(m[4]) });
-  }
-  return { meminfo, slabs };
-}
-
-/** Memory once the spawned processes are gone and RCU has freed what they left. */
-async function settledMemory(): Promise<Memory> {
-  await sleep(1500);
-  return readMemory();
-}
-
-interface MemoryDelta {
-  /** bytes */
-  readonly slabObjects?: number;
-  readonly sunreclaim: number;
-  readonly percpu: number;
-  /** caches that grew most, by bytes */
-  readonly caches: readonly { name: string; objects: number; bytes: number }[];
-}
-
-function memoryDelta(before: Memory, after: Memory): MemoryDelta {
-  const kb = (name: string) => ((after.meminfo.get(name) ?? 0) - (before.meminfo.get(name) ?? 0)) * 1024;
-  const caches: { name: string; objects: number; bytes: number }[] = [];
-  let slabObjects: number | undefined;
-  if (before.slabs && after.slabs) {
-    slabObjects = 0;
-    for (const [name, a] of after.slabs) {
-      const b = before.slabs.get(name) ?? { objects: 0, size: a.size };
-      const bytes = a.objects * a.size - b.objects * b.size;
-      slabObjects += bytes;
-      caches.push({ name, objects: a.objects - b.objects, bytes });
-    }
-    caches.sort((x, y) => y.bytes - x.bytes);
-  }
-  return {
-    ...(slabObjects === undefined ? {} : { slabObjects }),
-    sunreclaim: kb('SUnreclaim'),
-    percpu: kb('Percpu'),
-    caches: caches.filter((c) => c.bytes > 0).slice(0, 4),
-  };
-}
-
 // --- the per-object way -------------------------------------------------------------
 
 /** One ipvsadm process per service and per real server, in order, as a loop of commands would. */
@@ -271,7 +204,6 @@ function fmt(ms: number): string {
 
 const pct = (part: number, whole: number) => `${((part / whole) * 100).toFixed(part / whole < 0.01 ? 2 : 1)} %`;
 const int = (n: number) => n.toLocaleString('en-US');
-const bytesText = (n: number) => (Math.abs(n) >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : Math.abs(n) >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n.toFixed(0)} B`);
 
 function range(values: readonly number[]): string {
   return values.length < 2 ? '' : ` (${fmt(Math.min(...values))}–${fmt(Math.max(...values))})`;

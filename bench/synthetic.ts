@@ -116,3 +116,56 @@ export function syntheticCatalog(o: SyntheticOptions): SyntheticCatalog {
   }
   return { version: 1, networks, nodes, services, tasks };
 }
+
+/** The catalog with a load balancer on `node` for `network` (SPEC §1 nodes.*.loadBalancers). */
+export function withLoadBalancer(raw: SyntheticCatalog, network: string, balancer: { netns: string; address: string }, node = NODE): SyntheticCatalog {
+  const current = raw.nodes[node] as { loadBalancers?: Record<string, object> } | undefined;
+  if (current === undefined) throw new Error(`synthetic catalog: no node ${node}`);
+  if (raw.networks[network] === undefined) throw new Error(`synthetic catalog: no network ${network}`);
+  return { ...raw, nodes: { ...raw.nodes, [node]: { ...current, loadBalancers: { ...current.loadBalancers, [network]: balancer } } } };
+}
+
+export interface AddedService {
+  /** Service number, past the catalog's own (serviceName(index)). */
+  readonly index: number;
+  readonly network: string;
+  readonly tasks: number;
+  /** Namespaces of the tasks on `node`, the first tasks; the rest run on the other nodes in turn. */
+  readonly localNetns: readonly string[];
+  /**
+   * Third octet of the block its VIP and task addresses take in the network's
+   * /16 (addresses .1 up); syntheticCatalog fills from the bottom, so a high
+   * block is free. Checked: a taken address throws.
+   */
+  readonly block: number;
+}
+
+/** The catalog with one more vip-mode service and its running tasks, some local. */
+export function withService(raw: SyntheticCatalog, s: AddedService, node = NODE): SyntheticCatalog {
+  const name = serviceName(s.index);
+  if (raw.services[name] !== undefined) throw new Error(`synthetic catalog: service ${name} exists`);
+  const subnet = (raw.networks[s.network] as { subnet?: string } | undefined)?.subnet;
+  const m = subnet === undefined ? null : /^10\.(\d+)\.0\.0\/16$/.exec(subnet);
+  if (!m) throw new Error(`synthetic catalog: network ${s.network} is not one of its 10.N.0.0/16 networks`);
+  if (s.localNetns.length > s.tasks) throw new Error(`synthetic catalog: ${s.localNetns.length} local tasks but ${s.tasks} tasks`);
+  if (!Number.isInteger(s.block) || s.block < 1 || s.block > 254 || s.tasks + 1 > 254) throw new Error('synthetic catalog: the block is a third octet 1–254 with room for the VIP and every task');
+  const remote = Object.keys(raw.nodes).filter((n) => n !== node);
+  if (remote.length === 0 && s.localNetns.length < s.tasks) throw new Error('synthetic catalog: no other node for the remote tasks');
+  const at = (i: number) => `10.${m[1]}.${s.block}.${i + 1}`;
+  const taken = new Set(Object.values(raw.services).flatMap((v) => Object.values(v.vips)));
+  for (const task of Object.values(raw.tasks)) for (const address of Object.values(task.addresses)) taken.add(address);
+  const fresh = Array.from({ length: s.tasks + 1 }, (_, i) => at(i));
+  const clash = fresh.find((a) => taken.has(a));
+  if (clash !== undefined) throw new Error(`synthetic catalog: ${clash} is taken; pick another block`);
+  const tasks: SyntheticCatalog['tasks'] = { ...raw.tasks };
+  for (let slot = 0; slot < s.tasks; slot++) {
+    const local = s.localNetns[slot];
+    tasks[taskName(s.index, slot)] = {
+      service: name,
+      node: local === undefined ? remote[slot % remote.length]! : node,
+      netns: local ?? `/run/netns/remote-${name}-${slot}`,
+      addresses: { [s.network]: at(slot + 1) },
+    };
+  }
+  return { ...raw, services: { ...raw.services, [name]: { vips: { [s.network]: at(0) } } }, tasks };
+}
