@@ -1,0 +1,70 @@
+// `vipmesh lab demo` as a user runs it (SPEC §7, issue 14's acceptance), from the
+// built CLI: its own output shows what seed article 003 shows with Docker. On a
+// kernel without IPVS it runs inside the kernel-lane guest (many minutes under
+// QEMU), so it has its own script, `npm run test:lab`, outside `npm test` until
+// its time in CI is known (see the README).
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import test from 'node:test';
+import { execa } from 'execa';
+import { loadCatalog } from '../../src/catalog/load.js';
+import type { Catalog } from '../../src/catalog/types.js';
+import { type Step, digAddresses, parseTranscript, parseWhoami } from '../../src/lab/facts.js';
+import { requireRoot } from '../helpers/netns.js';
+import { CLI, FIXTURES } from '../helpers/paths.js';
+
+const LAB = join(FIXTURES, 'lab.yaml');
+const loaded = await loadCatalog(LAB);
+assert.ok(loaded.ok, 'fixtures/lab.yaml is valid');
+const catalog: Catalog = loaded.catalog;
+const whoamiTasks = Object.values(catalog.tasks).filter((t) => t.service === 'whoami');
+const VIP = catalog.services['whoami']!.vips['appnet']!;
+
+function cli(args: readonly string[], timeoutMs: number) {
+  return execa(process.execPath, [CLI, ...args], { reject: false, all: true, timeout: timeoutMs });
+}
+
+function stepMatching(steps: readonly Step[], command: RegExp, output: string): Step {
+  const step = steps.find((s) => command.test(s.command));
+  assert.ok(step !== undefined, `the demo ran no command matching ${command}:\n${output}`);
+  return step;
+}
+
+/** The facts of issue 14, read from the demo's output (not from its own verdict lines). */
+function checkDemo(result: { exitCode?: number | undefined; all?: unknown }): void {
+  const output = String(result.all ?? '');
+  const steps = parseTranscript(output);
+  assert.deepEqual(digAddresses(stepMatching(steps, /^ip netns exec vipmesh-lab-client dig \+short whoami$/, output).output), [VIP], output);
+  assert.deepEqual(digAddresses(stepMatching(steps, /^ip netns exec vipmesh-lab-client dig \+short tasks\.whoami$/, output).output).sort(),
+    whoamiTasks.map((t) => t.addresses['appnet']!).sort(), output);
+
+  const answers = stepMatching(steps, /^for i in \$\(seq 10\); do ip netns exec vipmesh-lab-client curl -sS -m \d+ http:\/\/whoami\/; done$/, output).output.map(parseWhoami);
+  assert.equal(answers.length, 10, output);
+  for (const a of answers) {
+    assert.ok(a !== undefined, output);
+    assert.equal(a.address, catalog.tasks[a.task]?.addresses['appnet'], `${a.task} answered at its own overlay address:\n${output}`);
+  }
+  assert.equal(new Set(answers.map((a) => a!.task)).size, 3, `ten requests land on three distinct tasks:\n${output}`);
+
+  for (const node of Object.values(catalog.nodes)) {
+    const answer = parseWhoami(stepMatching(steps, new RegExp(`^ip netns exec vipmesh-lab-outside curl -sS -m \\d+ http://${node.address.replaceAll('.', '\\.')}:8080/$`), output).output[0] ?? '');
+    assert.ok(answer !== undefined && answer.task.startsWith('whoami.'), `${node.name}'s published port answers from outside:\n${output}`);
+  }
+  assert.equal(result.exitCode, 0, output);
+}
+
+// The guest boots under emulation and runs the whole lab there: minutes, not seconds.
+const DEMO_TIMEOUT_MS = 65 * 60_000;
+
+test('lab demo: dig whoami is the VIP, tasks.whoami the three tasks, ten requests land on three tasks, 8080 answers on both nodes', { timeout: DEMO_TIMEOUT_MS }, async () => {
+  requireRoot();
+  checkDemo(await cli(['lab', 'demo'], DEMO_TIMEOUT_MS));
+});
+
+test('lab demo --etcd: the same, with the agents reading the catalog from the lab\'s etcd', { timeout: DEMO_TIMEOUT_MS }, async () => {
+  requireRoot();
+  const result = await cli(['lab', 'demo', '--etcd'], DEMO_TIMEOUT_MS);
+  assert.match(String(result.all), /the agents read etcd:\/\/127\.0\.0\.1:\d+\/vipmesh-lab/);
+  checkDemo(result);
+});
+
