@@ -16,24 +16,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type TestContext } from 'node:test';
 import { execa } from 'execa';
-import { loadCatalog } from '../../src/catalog/load.js';
-import type { Catalog } from '../../src/catalog/types.js';
 import { digAddresses } from '../../src/lab/facts.js';
 import { markedProcesses } from '../../src/lab/processes.js';
+import { LAB, VIP, catalog, cli, whoamiTasks } from '../helpers/lab-fixture.js';
 import { requireRoot } from '../helpers/netns.js';
 import { CLI, FIXTURES, ROOT } from '../helpers/paths.js';
 import { requireTool } from '../helpers/tools.js';
 
-const LAB = join(FIXTURES, 'lab.yaml');
-const loaded = await loadCatalog(LAB);
-assert.ok(loaded.ok, 'fixtures/lab.yaml is valid');
-const catalog: Catalog = loaded.catalog;
-const whoamiTasks = Object.values(catalog.tasks).filter((t) => t.service === 'whoami');
-const VIP = catalog.services['whoami']!.vips['appnet']!;
-
-function cli(args: readonly string[], timeoutMs: number) {
-  return execa(process.execPath, [CLI, ...args], { reject: false, all: true, timeout: timeoutMs });
-}
 
 /** A run directory of this test's own; whatever lab it holds is taken down after the test. */
 function runDir(t: TestContext): string {

@@ -4,25 +4,11 @@
 // QEMU), so it has its own script, `npm run test:lab`, outside `npm test` until
 // its time in CI is known (see the README).
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import test from 'node:test';
-import { execa } from 'execa';
-import { loadCatalog } from '../../src/catalog/load.js';
-import type { Catalog } from '../../src/catalog/types.js';
 import { type Step, digAddresses, parseTranscript, parseWhoami } from '../../src/lab/facts.js';
+import { VIP, catalog, cli, whoamiTasks } from '../helpers/lab-fixture.js';
 import { requireRoot } from '../helpers/netns.js';
-import { CLI, FIXTURES } from '../helpers/paths.js';
 
-const LAB = join(FIXTURES, 'lab.yaml');
-const loaded = await loadCatalog(LAB);
-assert.ok(loaded.ok, 'fixtures/lab.yaml is valid');
-const catalog: Catalog = loaded.catalog;
-const whoamiTasks = Object.values(catalog.tasks).filter((t) => t.service === 'whoami');
-const VIP = catalog.services['whoami']!.vips['appnet']!;
-
-function cli(args: readonly string[], timeoutMs: number) {
-  return execa(process.execPath, [CLI, ...args], { reject: false, all: true, timeout: timeoutMs });
-}
 
 function stepMatching(steps: readonly Step[], command: RegExp, output: string): Step {
   const step = steps.find((s) => command.test(s.command));
