@@ -16,7 +16,8 @@ export const LAB_PREFIX_KEY = '/vipmesh-lab';
 
 /**
  * A port free now, below the kernel's ephemeral range (32768–60999 by default),
- * so no client's source port takes it while etcd starts.
+ * so no client's source port takes it while etcd starts, nor later when a
+ * member is restarted on it (the cluster tests stop and start members).
  */
 export async function freePort(taken: Set<number>): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {

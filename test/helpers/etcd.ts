@@ -5,10 +5,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { freePort } from '../../src/lab/etcd.js';
 import type { Cleanup } from './agent.js';
 import { requireTool } from './tools.js';
 
@@ -40,28 +40,6 @@ export interface EtcdOptions {
   readonly tls?: boolean;
   /** More flags for every member (e.g. a short --grpc-keepalive-interval, so a stopped client is dropped). */
   readonly extraArgs?: readonly string[];
-}
-
-/**
- * A port free now, below the kernel's ephemeral range (32768–60999 by default):
- * a port the kernel hands out is soon some client's source port (etcd's own
- * peers', the agents'), and a member restarted on it later would find it taken.
- */
-async function freePort(taken: Set<number>): Promise<number> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    if (taken.has(port)) continue;
-    const free = await new Promise<boolean>((resolve) => {
-      const server = createServer();
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-    if (free) {
-      taken.add(port);
-      return port;
-    }
-  }
-  throw new Error('no free port for etcd between 20000 and 32000');
 }
 
 /** `t`: a test's context, or a benchmark's list of things to undo. */
