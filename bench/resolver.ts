@@ -2,8 +2,13 @@
 // records, in one run with one query file (90 % hits, 10 % unknown names). Both
 // serve inside one throwaway namespace and dnsperf runs there too, so neither
 // goes through the DNAT of 127.0.0.11:53: this compares the servers.
-// vipmesh forwards unknown names, as it must, to an upstream dnsmasq in the host
-// namespace that answers NXDOMAIN; the dnsmasq under test answers them itself.
+// Both forward the names they don't own to one upstream dnsmasq (in the same
+// namespace, on 127.0.0.13:53, answering NXDOMAIN to everything): the same work.
+// The vipmesh resolver process runs in that namespace too (`ip netns exec`), so
+// its upstream socket talks over the namespace's lo like dnsmasq's does. Neither
+// caches the forwarded answers: the upstream's NXDOMAIN carries no SOA, which
+// dnsmasq does not cache without --neg-ttl (and --no-negcache says so), and
+// vipmesh does not cache forwarded answers at all.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +19,8 @@ import { createLab, machine, median, requireRoot } from './lab.js';
 
 const SERVICES = 1000;
 const CLIENT_NET = 'benchnet';
+/** The upstream dnsmasq both servers forward unknown names to, in the bench namespace. */
+const UPSTREAM = '127.0.0.13';
 
 export interface ResolverBenchOptions {
   readonly seconds?: number;
@@ -116,22 +123,24 @@ export async function runResolverBench(options: ResolverBenchOptions = {}): Prom
     writeFileSync(join(dir, 'hosts'), Array.from({ length: SERVICES }, (_, i) => `${vip(i)} ${svc(i)}\n`).join(''));
     writeFileSync(join(dir, 'catalog.json'), JSON.stringify(catalog(netns!)));
 
-    // The dnsmasq under test: same records, TTL 600 like vipmesh, unknown names answered locally.
-    const dnsmasqArgs = (listen: string, port: number, extra: string[]) => [
-      '-C', '/dev/null', '--keep-in-foreground', `--listen-address=${listen}`, `--port=${port}`, '--bind-interfaces',
-      '--no-resolv', '--no-hosts', '--local=/#/', '--user=root', '--pid-file=', ...extra,
+    const dnsmasqArgs = (listen: string, extra: string[]) => [
+      '-C', '/dev/null', '--keep-in-foreground', `--listen-address=${listen}`, '--port=53', '--bind-interfaces',
+      '--no-resolv', '--no-hosts', '--user=root', '--pid-file=', ...extra,
     ];
-    const dnsmasq = execa('ip', ['netns', 'exec', name, 'dnsmasq', ...dnsmasqArgs('127.0.0.12', 53, [`--addn-hosts=${join(dir, 'hosts')}`, '--local-ttl=600'])], { reject: false });
-    children.push(dnsmasq as unknown as { kill(signal: NodeJS.Signals): boolean });
-    // vipmesh's upstream for the 10 % it does not own.
-    const upstreamPort = 20000 + Math.floor(Math.random() * 20000);
-    const upstream = execa('dnsmasq', dnsmasqArgs('127.0.0.1', upstreamPort, []), { reject: false });
+    // The upstream both forward to: NXDOMAIN for every name (no SOA with it).
+    const upstream = execa('ip', ['netns', 'exec', name, 'dnsmasq', ...dnsmasqArgs(UPSTREAM, ['--local=/#/'])], { reject: false });
     children.push(upstream as unknown as { kill(signal: NodeJS.Signals): boolean });
+    // The dnsmasq under test: same records, TTL 600 like vipmesh, every other name
+    // forwarded to the upstream, negative answers not cached (vipmesh caches none).
+    const dnsmasq = execa('ip', ['netns', 'exec', name, 'dnsmasq', ...dnsmasqArgs('127.0.0.12', [
+      `--addn-hosts=${join(dir, 'hosts')}`, '--local-ttl=600', `--server=${UPSTREAM}`, '--no-negcache',
+    ])], { reject: false });
+    children.push(dnsmasq as unknown as { kill(signal: NodeJS.Signals): boolean });
 
     const main = fileURLToPath(new URL('../src/cli/bin.js', import.meta.url));
     // VIPMESH_BENCH_NODE_ARGS, e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`, profiles the resolver.
     const nodeArgs = (process.env['VIPMESH_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
-    const resolver = execa(process.execPath, [...nodeArgs, main, 'resolver', '-c', join(dir, 'catalog.json'), '--node', 'node-0', '--upstream', `127.0.0.1:${upstreamPort}`], {
+    const resolver = execa('ip', ['netns', 'exec', name, process.execPath, ...nodeArgs, main, 'resolver', '-c', join(dir, 'catalog.json'), '--node', 'node-0', '--upstream', `${UPSTREAM}:53`], {
       reject: false, env: { VIPMESH_RUN_DIR: join(dir, 'run') }, buffer: false,
     });
     children.push(resolver as unknown as { kill(signal: NodeJS.Signals): boolean });
@@ -165,7 +174,8 @@ export async function runResolverBench(options: ResolverBenchOptions = {}): Prom
     const out = [
       `${SERVICES} records, query files of 10 000 lines (90 % known names and 10 % unknown, as the issue asks; and all known), UDP; dnsperf and both servers in one throwaway namespace; ` +
         `max rate: \`dnsperf -l ${seconds}\` (100 outstanding), ${rounds} rounds each, alternating; latency at a fixed ${fixedQps / 1000}k QPS (\`-Q ${fixedQps} -v\`). ` +
-        'Server CPU from /proc/PID/stat. vipmesh forwards the unknown names to an upstream dnsmasq (its CPU not counted, but it shares the two cores); dnsmasq answers them itself.',
+        'Server CPU from /proc/PID/stat. Both forward the unknown names to the same upstream dnsmasq in that namespace (127.0.0.13:53, NXDOMAIN for all; its CPU not counted, but it shares the two cores); ' +
+        'neither caches those answers (dnsmasq: `--no-negcache`, and the NXDOMAIN has no SOA; vipmesh caches only its own answers).',
       '',
       `| queries | server | QPS median (range) | server CPU µs/query | queries lost | p50 ms @${fixedQps / 1000}k | p99 ms @${fixedQps / 1000}k | answers |`,
       '|---|---|---:|---:|---:|---:|---:|---|',
