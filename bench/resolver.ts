@@ -10,7 +10,7 @@
 // dnsmasq does not cache without --neg-ttl (and --no-negcache says so), and
 // vipmesh does not cache forwarded answers at all.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -112,6 +112,7 @@ export async function runResolverBench(options: ResolverBenchOptions = {}): Prom
   const fixedQps = options.fixedQps ?? 20_000;
   await requireTools('the resolver benchmark', ['dnsperf', 'dnsmasq']);
   const dir = mkdtempSync(join(tmpdir(), 'vipmesh-dnsbench-'));
+  const loadBefore = loadavg()[0]!;
   const lab = createLab('vd');
   const children: { kill(signal: NodeJS.Signals): boolean }[] = [];
   try {
@@ -183,7 +184,8 @@ export async function runResolverBench(options: ResolverBenchOptions = {}): Prom
       '',
       `vipmesh ÷ dnsmasq QPS: **${ratio('90 % known')}×** with 10 % unknown names, **${ratio('all known')}×** with known names only (target ≥ 0.9×).`,
       '',
-      `Machine: ${await machine()}. Command: \`sudo node dist/bench/resolver.js\` (after \`npm run build\`).`,
+      `Load average (1 min) before and after: ${loadBefore.toFixed(2)}, ${loadavg()[0]!.toFixed(2)} (the machine is shared; these are wall-clock numbers). ` +
+        `Machine: ${await machine()}. Command: \`sudo node dist/bench/resolver.js\` (after \`npm run build\`).`,
     ];
     return { markdown: out.join('\n') };
   } finally {
