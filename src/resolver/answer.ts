@@ -5,8 +5,10 @@
 //   local     — names from the record snapshot: answer or NODATA
 //   forward  — everything else goes upstream (bounded, with timeouts), else SERVFAIL
 // The snapshot and the upstream list are swapped whole; a query in flight keeps
-// the ones it started with.
+// the ones it started with. In front of the chain, the encoded replies `local`
+// built from this snapshot (answer-cache.ts), emptied when the snapshot is swapped.
 import type { Answerer, Outcome, Query, Reply, Upstream } from './types.js';
+import { type AnswerCache, createAnswerCache } from './answer-cache.js';
 import { forward } from './forward.js';
 import { createUpstreamPool } from './upstream-pool.js';
 import type { Records } from './records.js';
@@ -39,6 +41,8 @@ export interface ResolverOptions {
   readonly random?: () => number;
   /** Told how long each forward took, from sending upstream to its reply or SERVFAIL (for vipmesh_dns_forward_duration_seconds). */
   readonly onForward?: (seconds: number) => void;
+  /** Keep local replies for repeated questions (default true; tests compare with it off). */
+  readonly answerCache?: boolean;
 }
 
 export interface Resolver extends Answerer {
@@ -48,6 +52,8 @@ export interface Resolver extends Answerer {
   readonly counters: Readonly<Record<Outcome, number>>;
   /** Forwards in flight now. */
   readonly forwardsInFlight: number;
+  /** Replies kept for repeated questions now (answer-cache.ts). */
+  readonly cachedReplies: number;
 }
 
 export interface Request {
@@ -76,6 +82,7 @@ export function createResolver(options: ResolverOptions): Resolver {
   const counters = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
   let inFlight = 0;
   const pool = createUpstreamPool();
+  const cache: AnswerCache | null = options.answerCache === false ? null : createAnswerCache();
 
   const view: Handler = (request, next) =>
     records.hasView(request.query.netns) ? next(request) : DROP;
@@ -100,11 +107,17 @@ export function createResolver(options: ResolverOptions): Resolver {
         return DROP;
       case 'unknown':
         return next(request);
-      case 'nodata':
-        return { bytes: buildReply(request.query.bytes, parsed, RCODE_NOERROR, [], request.limit), outcome: 'nodata' };
+      case 'nodata': {
+        const reply: Reply = { bytes: buildReply(request.query.bytes, parsed, RCODE_NOERROR, [], request.limit), outcome: 'nodata' };
+        cache?.put(request.query, reply);
+        return reply;
+      }
       case 'answer': {
         const wires = shuffled(found.records, random);
-        return { bytes: buildReply(request.query.bytes, parsed, RCODE_NOERROR, wires, request.limit), outcome: 'answered' };
+        const reply: Reply = { bytes: buildReply(request.query.bytes, parsed, RCODE_NOERROR, wires, request.limit), outcome: 'answered' };
+        // More than one record: a fresh order for every query, so not kept.
+        if (wires.length <= 1) cache?.put(request.query, reply);
+        return reply;
       }
     }
   };
@@ -163,7 +176,7 @@ export function createResolver(options: ResolverOptions): Resolver {
     answer(query: Query): Reply | Promise<Reply> {
       let reply: Reply | Promise<Reply>;
       try {
-        reply = run(query);
+        reply = cache?.get(query) ?? run(query);
       } catch {
         reply = DROP;
       }
@@ -171,6 +184,7 @@ export function createResolver(options: ResolverOptions): Resolver {
     },
     setRecords(next: Records): void {
       records = next;
+      cache?.clear();
     },
     setUpstreams(next: readonly Upstream[]): void {
       upstreams = [...next];
@@ -180,6 +194,9 @@ export function createResolver(options: ResolverOptions): Resolver {
     },
     get forwardsInFlight(): number {
       return inFlight;
+    },
+    get cachedReplies(): number {
+      return cache?.size ?? 0;
     },
   };
 }
