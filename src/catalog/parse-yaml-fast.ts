@@ -13,42 +13,54 @@ import { FAILSAFE_SCHEMA, load, Type, type State } from 'js-yaml';
  * The `yaml` package's YAML 1.2 core schema (yaml/dist/schema/core/schema.js),
  * test for test and in its order, for plain scalars only: quoted and block
  * scalars stay strings in both. js-yaml's own core schema differs (it reads
- * `0b1`, `1_000`, `+0x1f`), so it is not used. The tags are private: an explicit
+ * `0b1`, `1_000`, `+0x1f`), so it is not used. The tag is private: an explicit
  * `!!int` is then unknown to js-yaml, which throws, and the `yaml` path reads it.
  */
-const PLAIN_TAG = 'tag:vipmesh.invalid,2026:';
-const NULL_TAG = `${PLAIN_TAG}null`;
+const CORE_TAG = 'tag:vipmesh.invalid,2026:core';
 
-function plain(name: string, test: RegExp, construct: (text: string) => unknown): Type {
-  return new Type(`${PLAIN_TAG}${name}`, {
-    kind: 'scalar',
-    resolve: (data: unknown) => typeof data === 'string' && test.test(data),
-    construct: (data: string) => construct(data),
-  });
+const NOT_CORE = Symbol('string');
+
+/** A plain scalar's value under the core schema, or NOT_CORE for a string. */
+export function coreScalar(s: string): unknown {
+  if (s === '') return null;
+  const c = s.charCodeAt(0);
+  // Most plain scalars in a catalog are names and addresses: one look at the first
+  // character rules out the tests that can't match (every core form starts with one of these).
+  if (c === 0x7e /* ~ */ || c === 0x6e /* n */ || c === 0x4e /* N */) return /^(?:~|[Nn]ull|NULL)$/.test(s) ? null : NOT_CORE;
+  if (c === 0x74 || c === 0x54 || c === 0x66 || c === 0x46 /* tTfF */) {
+    return /^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/.test(s) ? c === 0x74 || c === 0x54 : NOT_CORE;
+  }
+  if (!((c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2e /* 0-9 + - . */)) return NOT_CORE;
+  if (/^0o[0-7]+$/.test(s)) return parseInt(s.substring(2), 8);
+  if (/^[-+]?[0-9]+$/.test(s)) return parseInt(s, 10);
+  if (/^0x[0-9a-fA-F]+$/.test(s)) return parseInt(s.substring(2), 16);
+  if (/^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/.test(s)) {
+    return s.slice(-3).toLowerCase() === 'nan' ? Number.NaN : s[0] === '-' ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
+  }
+  if (/^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$/.test(s) || /^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$/.test(s)) return parseFloat(s);
+  return NOT_CORE;
 }
+
+/** js-yaml asks resolve, then construct, for the same text: the value is kept in between. */
+let resolved: unknown = null;
+const core = new Type(CORE_TAG, {
+  kind: 'scalar',
+  resolve: (data: unknown) => {
+    if (typeof data !== 'string') return false;
+    resolved = coreScalar(data);
+    return resolved !== NOT_CORE;
+  },
+  construct: () => resolved,
+});
 
 /** js-yaml's merge handling keys on this tag; its own merge type also takes an empty key. */
 const MERGE_TAG = 'tag:yaml.org,2002:merge';
 const merge = new Type(MERGE_TAG, { kind: 'scalar', resolve: (data: unknown) => data === '<<' });
 
-const SCHEMA = FAILSAFE_SCHEMA.extend({
-  implicit: [
-    merge,
-    plain('null', /^(?:~|[Nn]ull|NULL)?$/, () => null),
-    plain('bool', /^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/, (s) => s[0] === 't' || s[0] === 'T'),
-    plain('int-oct', /^0o[0-7]+$/, (s) => parseInt(s.substring(2), 8)),
-    plain('int', /^[-+]?[0-9]+$/, (s) => parseInt(s, 10)),
-    plain('int-hex', /^0x[0-9a-fA-F]+$/, (s) => parseInt(s.substring(2), 16)),
-    plain('float-nan', /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/,
-      (s) => (s.slice(-3).toLowerCase() === 'nan' ? Number.NaN : s[0] === '-' ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY)),
-    plain('float-exp', /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$/, (s) => parseFloat(s)),
-    plain('float', /^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$/, (s) => parseFloat(s)),
-  ],
-});
+const SCHEMA = FAILSAFE_SCHEMA.extend({ implicit: [merge, core] });
 
 /** Node tags a document may carry here: none given (null), resolved from plain text, or a merge key. */
-const allowedTag = (tag: string | null): boolean =>
-  tag === null || tag === '?' || tag === MERGE_TAG || tag.startsWith(PLAIN_TAG);
+const allowedTag = (tag: string | null): boolean => tag === null || tag === '?' || tag === CORE_TAG || tag === MERGE_TAG;
 
 /** The `yaml` parser rejects implicit keys longer than this (1024), counted in the source. */
 const MAX_KEY_SOURCE = 1000;
@@ -191,7 +203,7 @@ function watcher(text: string): { listener: (event: 'open' | 'close', state: Sta
     if (text.charCodeAt(skipSpaces(text, end)) === COLON) {
       // A key that is a list, a map, an alias or empty: an error or '' on the `yaml` path,
       // a string here. A null key is '' there, 'null' here. A long key is an error there.
-      if (kind !== 'scalar' || s.tag === NULL_TAG) reason = 'key not a plain scalar';
+      if (kind !== 'scalar' || (s.tag === CORE_TAG && s.result === null)) reason = 'key not a plain scalar';
       else if (end - start > MAX_KEY_SOURCE) reason = 'long key';
     }
   };
