@@ -145,7 +145,7 @@ function nodeStart(text: string, from: number, to: number): number {
  * Watches js-yaml's node events for what the `yaml` path would read otherwise.
  * Returns a listener and a verdict: 'ok', or why the text must go the slow way.
  */
-function watcher(text: string): { listener: (event: 'open' | 'close', state: State) => void; verdict: () => string } {
+function watcher(text: string, stars: readonly number[]): { listener: (event: 'open' | 'close', state: State) => void; verdict: () => string } {
   const starts: number[] = [];
   const anchors = new Set<string>();
   let reason = '';
@@ -174,7 +174,7 @@ function watcher(text: string): { listener: (event: 'open' | 'close', state: Sta
       // A name redefined, or ending in ':', warns or resolves differently; an alias
       // inside an anchored node makes the `yaml` path's alias counting nonlinear.
       if (anchors.has(s.anchor) || s.anchor.endsWith(':')) reason = `anchor ${s.anchor}`;
-      else if (text.indexOf('*', start) >= 0 && text.indexOf('*', start) < end) reason = `alias inside anchor ${s.anchor}`;
+      else if (firstAtOrAfter(stars, start) < end) reason = `alias inside anchor ${s.anchor}`;
       anchors.add(s.anchor);
     }
     if (reason !== '') return;
@@ -189,8 +189,7 @@ function watcher(text: string): { listener: (event: 'open' | 'close', state: Sta
         // A block map starting on its key's line (`a: &x b: c`): js-yaml reads a map, `yaml` an error.
         reason = 'block map after a key on its line';
       }
-    }
-    else if (kind === 'scalar' && s.tag === null) {
+    } else if (kind === 'scalar' && s.tag === null) {
       // A block scalar's indentation indicator (|2): the parsers count from different places at the top level.
       const at = nodeStart(text, start, end);
       const c = text.charCodeAt(at);
@@ -210,11 +209,23 @@ function watcher(text: string): { listener: (event: 'open' | 'close', state: Sta
   return { listener, verdict: () => reason || 'ok' };
 }
 
-/** Aliases in the text: at most one per '*'. */
-function countStars(text: string): number {
-  let n = 0;
-  for (let at = text.indexOf('*'); at >= 0; at = text.indexOf('*', at + 1)) n++;
-  return n;
+/** Where the text has a '*': every alias is at one of them. */
+function starsOf(text: string): number[] {
+  const at: number[] = [];
+  for (let i = text.indexOf('*'); i >= 0; i = text.indexOf('*', i + 1)) at.push(i);
+  return at;
+}
+
+/** The first of the ascending `positions` at or after `from`, or Infinity. */
+function firstAtOrAfter(positions: readonly number[], from: number): number {
+  let lo = 0;
+  let hi = positions.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((positions[mid] ?? 0) < from) lo = mid + 1;
+    else hi = mid;
+  }
+  return positions[lo] ?? Number.POSITIVE_INFINITY;
 }
 
 /**
@@ -232,8 +243,9 @@ export function readYamlFastWhy(text: string): { readonly value?: { readonly val
   if (textNeedsYamlPath(text)) return { why: 'text' };
   // With no alias nested in an anchored node, each anchor is counted once per
   // alias, so fewer '*' than the limit can't reach it.
-  if (countStars(text) > MAX_ALIASES) return { why: 'aliases' };
-  const watch = watcher(text);
+  const stars = starsOf(text);
+  if (stars.length > MAX_ALIASES) return { why: 'aliases' };
+  const watch = watcher(text, stars);
   let warned = false;
   let value: unknown;
   try {

@@ -165,3 +165,15 @@ test('one scalar, key or snippet at a time reads alike on both roads', () => {
   ];
   for (const text of snippets) agrees(text);
 });
+
+test('anchors, aliases and merge keys, as operators write them, take the fast road', () => {
+  const services = Array.from({ length: 50 }, (_, i) => `  svc-${i}:\n    <<: *defaults\n    vips: {net-0: 10.1.0.${i + 2}}\n    ports: *ports`);
+  const text = `x-defaults: &defaults\n  endpointMode: vip\n  lb: {scheduler: rr}\nx-ports: &ports\n  - {target: 80, published: 8080}\nservices:\n${services.join('\n')}\n`;
+  assert.ok(agrees(text), readYamlFastWhy(text).why);
+  const value = readYamlFastWhy(text).value?.value as { services: Record<string, { lb: unknown; ports: unknown }> };
+  assert.deepStrictEqual(value.services['svc-49']?.lb, { scheduler: 'rr' });
+  assert.deepStrictEqual(value.services['svc-0']?.ports, [{ target: 80, published: 8080 }]);
+  // An alias inside an anchored node makes the slow road's alias count nonlinear: declined.
+  assert.equal(readYamlFastWhy('a: &a [1]\nb: &b [*a]\nc: *b\n').why, 'alias inside anchor b');
+  assert.equal(readYamlFastWhy('a: 1\na: 2\n').why.startsWith('js-yaml: duplicated mapping key'), true);
+});
