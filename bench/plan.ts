@@ -13,7 +13,7 @@
 //   node dist/bench/plan.js --one FILE          one run on a catalog file: a JSON line
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -103,6 +103,8 @@ export interface Row {
   readonly format: Format;
   readonly textBytes: number;
   readonly runs: readonly Run[];
+  /** The machine's 1-minute load average before and after the row's runs: a shared machine stretches wall times. */
+  readonly load?: readonly [number, number];
 }
 
 export interface PlanBenchOptions {
@@ -123,8 +125,9 @@ export async function measure(options: PlanBenchOptions = {}): Promise<Row[]> {
         const text = catalogText(services, format);
         await writeFile(file, text);
         const runs: Run[] = [];
+        const before = loadavg()[0] ?? 0;
         for (let i = 0; i < (options.runs ?? RUNS); i++) runs.push(await runChild(file));
-        const row = { services, format, textBytes: Buffer.byteLength(text), runs };
+        const row: Row = { services, format, textBytes: Buffer.byteLength(text), runs, load: [before, loadavg()[0] ?? 0] };
         options.onRow?.(row);
         rows.push(row);
       }
@@ -152,10 +155,12 @@ export function renderTable(rows: readonly Row[], options: PlanBenchOptions = {}
     `Load (read, parse, validate), plan and render of one node (\`${NODE}\`): S services × ${TASKS_PER_SERVICE} tasks `
       + `over ${NETWORKS} networks, ${LOCAL_TASKS} tasks local to the node, every 10th service publishing a port. `
       + `Median of ${runs} run${runs === 1 ? '' : 's'}, each in a fresh \`node\` process; times in ms (wall clock), `
-      + 'CPU = user + system time of the three phases, peak RSS of the whole process.',
+      + 'CPU = user + system time of the three phases, peak RSS of the whole process. Where the machine is shared, '
+      + 'the wall clock stretches and CPU time is the steadier figure: the last column is the 1-minute load average '
+      + 'before and after the row (2 cores).',
     '',
-    '| services | tasks | format | catalog | load + validate | plan | render | total | CPU | peak RSS | plan output |',
-    '|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|',
+    '| services | tasks | format | catalog | load + validate | plan | render | total | CPU | peak RSS | plan output | load avg |',
+    '|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|',
   ];
   for (const row of rows) {
     const pick = (f: (run: Run) => number): number => median(row.runs.map(f));
@@ -165,7 +170,8 @@ export function renderTable(rows: readonly Row[], options: PlanBenchOptions = {}
       + `| ${row.format.toUpperCase()} | ${mb(row.textBytes)} MB `
       + `| ${ms(pick((r) => r.loadMs))} | ${ms(pick((r) => r.planMs))} | ${ms(pick((r) => r.renderMs))} `
       + `| **${ms(pick((r) => r.totalMs))}** | ${ms(pick((r) => r.cpuMs))} | ${mb(pick((r) => r.maxRssBytes))} MB `
-      + `| ${first?.namespaces ?? 0} namespaces, ${mb(first?.outputBytes ?? 0)} MB, sha256 ${first?.outputHash ?? ''}${same ? '' : ' (runs differ!)'} |`);
+      + `| ${first?.namespaces ?? 0} namespaces, ${mb(first?.outputBytes ?? 0)} MB, sha256 ${first?.outputHash ?? ''}${same ? '' : ' (runs differ!)'} `
+      + `| ${row.load === undefined ? '' : `${row.load[0].toFixed(1)} → ${row.load[1].toFixed(1)}`} |`);
   }
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   lines.push('', `Node ${process.version}, ${cpus().length} × ${cpu}.`, '', 'Reproduce with:', '', '```sh', commandLine(options), '```', '');

@@ -1,9 +1,12 @@
 // Text → plain value. JSON goes through the YAML parser too (JSON is YAML
-// 1.2), so duplicate keys are caught in both; parse-json.ts takes a faster road
-// where that can't make a difference.
+// 1.2), so duplicate keys are caught in both; parse-json.ts and, for YAML,
+// parse-yaml-fast.ts take faster roads where that can't make a difference. The
+// `yaml` package below is the reference: it reads what they decline and places
+// every problem with a line and column.
 import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { duplicateKeys, hasDuplicateKeys } from './duplicate-keys.js';
 import { readJsonCatalog } from './parse-json.js';
+import { readYamlFast } from './parse-yaml-fast.js';
 import { joinPath, problem, quoted, shown } from './problems.js';
 import type { CatalogProblem } from './types.js';
 
@@ -48,6 +51,13 @@ function parseWithDuplicates(text: string): Parsed & { readonly errors: readonly
 export function parseText(text: string): ParsedText {
   const json = readJsonCatalog(text);
   if (json !== undefined) return { value: json.value, problems: [] };
+  const fast = readYamlFast(text);
+  if (fast !== undefined) return { value: fast.value, problems: [] };
+  return parseTextSlowly(text);
+}
+
+/** What parseText gives, always by the `yaml` package: the reference the fast roads are tested against. */
+export function parseTextSlowly(text: string): ParsedText {
   const { doc, lines, errors } = parseWithDuplicates(text);
   const at = (e: Located): string => {
     const { line, col } = lines.linePos(e.pos[0]);
@@ -93,7 +103,7 @@ function findKey(doc: Document, match: (node: unknown) => boolean): FoundKey | u
   const walk = (node: unknown, path: string): FoundKey | undefined => {
     if (isMap(node)) {
       for (const pair of node.items) {
-        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+        const key = isScalar(pair.key) ? String(pair.key.value) : keyText(pair.key);
         const here = joinPath(path, key);
         if (match(pair.key)) return { path: here, parent: path, key, node: pair.key };
         const inner = walk(pair.value, here);
@@ -108,6 +118,15 @@ function findKey(doc: Document, match: (node: unknown) => boolean): FoundKey | u
     return undefined;
   };
   return walk(doc.contents, '');
+}
+
+/** A collection key as text, for a path; its toString converts it and can throw (a bad merge inside). */
+function keyText(key: unknown): string {
+  try {
+    return String(key);
+  } catch {
+    return '?';
+  }
 }
 
 const startsAt = (offset: number) => (node: unknown): boolean => isScalar(node) && node.range?.[0] === offset;
