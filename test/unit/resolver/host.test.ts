@@ -100,6 +100,12 @@ async function ask(port: number, name: string, timeoutMs = 2000): Promise<Decode
 
 const addresses = (packet: dnsPacket.Packet) => (packet.answers ?? []).map((a) => ('data' in a ? String(a.data) : '')).sort();
 
+/**
+ * Each test's whole limit: one failed once under heavy load and then held its
+ * file open; a hang must fail the test, not stall the suite.
+ */
+const HANG_MS = 60_000;
+
 async function until(what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs; // only catches a hang
   while (!condition()) {
@@ -193,7 +199,7 @@ ${Array.from({ length: count }, (_, i) => `  t${i}: { node: node-1, netns: /run/
   assert.throws(() => decodeCatalog({ ...wire, tasks: ['{}'] }), /not a list of objects/);
 });
 
-test('the host serves through its worker: ports, answers, a new task, a catalog sent only when it changed', async (t) => {
+test('the host serves through its worker: ports, answers, a new task, a catalog sent only when it changed', { timeout: HANG_MS }, async (t) => {
   const w = world(t);
   for (const i of [1, 2, 3]) w.exists(`/run/netns/web${i}`);
   const host = await w.start();
@@ -218,7 +224,7 @@ test('the host serves through its worker: ports, answers, a new task, a catalog 
   ]);
 });
 
-test('gone namespaces: the agent\'s, out of DNS with their sockets closed; one the worker finds, reported on its own', async (t) => {
+test('gone namespaces: the agent\'s, out of DNS with their sockets closed; one the worker finds, reported on its own', { timeout: HANG_MS }, async (t) => {
   const w = world(t);
   for (const i of [1, 2, 3]) w.exists(`/run/netns/web${i}`);
   const host = await w.start({ checkMs: 20 });
@@ -240,7 +246,7 @@ test('gone namespaces: the agent\'s, out of DNS with their sockets closed; one t
   assert.deepEqual(addresses(await ask(port, 'tasks.web')), ['10.0.1.11']);
 });
 
-test('counters: batches of what the DNS counters gained, and totals on request', async (t) => {
+test('counters: batches of what the DNS counters gained, and totals on request', { timeout: HANG_MS }, async (t) => {
   const w = world(t);
   w.exists('/run/netns/web1');
   const host = await w.start();
@@ -259,7 +265,7 @@ test('counters: batches of what the DNS counters gained, and totals on request',
   assert.deepEqual((await host.counters()).queries, totals.queries, 'nothing new: nothing added');
 });
 
-test('stop closes every socket, keeps resolver.json, and ends the worker; requests after it are refused', async (t) => {
+test('stop closes every socket, keeps resolver.json, and ends the worker; requests after it are refused', { timeout: HANG_MS }, async (t) => {
   const w = world(t);
   w.exists('/run/netns/web1');
   const host = await w.start();
@@ -280,7 +286,7 @@ test('stop closes every socket, keeps resolver.json, and ends the worker; reques
   assert.equal(udpPort(next, '/run/netns/web1'), port);
 });
 
-test('a host is refused while another live resolver holds the node', async (t) => {
+test('a host is refused while another live resolver holds the node', { timeout: HANG_MS }, async (t) => {
   const w = world(t);
   writeFileSync(join(w.runDir, 'resolver.json'), JSON.stringify({ pid: process.ppid, namespaces: {} }));
   await assert.rejects(w.start(), (error: unknown) => {
@@ -291,7 +297,7 @@ test('a host is refused while another live resolver holds the node', async (t) =
   });
 });
 
-test('a worker that crashes: the host fails, requests in flight are rejected, its sockets are closed', async (t) => {
+test('a worker that crashes: the host fails, requests in flight are rejected, its sockets are closed', { timeout: HANG_MS }, async (t) => {
   const w = world(t);
   w.exists('/run/netns/web1');
   const host = await w.start();
@@ -313,7 +319,7 @@ test('a worker that crashes: the host fails, requests in flight are rejected, it
   assert.equal(udpPort(again, '/run/netns/web1'), port, 'a new worker binds the same ports');
 });
 
-test('a worker whose loop is stuck: a cheap request times out and the worker is ended', async (t) => {
+test('a worker whose loop is stuck: a cheap request times out and the worker is ended', { timeout: HANG_MS }, async (t) => {
   const w = world(t);
   const host = await w.start({ requestTimeoutMs: 300 });
   w.set('hang-on', 'counters');
@@ -323,7 +329,7 @@ test('a worker whose loop is stuck: a cheap request times out and the worker is 
   assert.match(exit.state === 'failed' ? exit.error : '', /did not answer a counters request within 300 ms: its loop is stuck/);
 });
 
-test('an update that takes longer than its timeout is rejected; the ports it bound still reach ports()', async (t) => {
+test('an update that takes longer than its timeout is rejected; the ports it bound still reach ports()', { timeout: HANG_MS }, async (t) => {
   const w = world(t);
   w.exists('/run/netns/web1');
   w.set('bind-delay-ms', '500');
