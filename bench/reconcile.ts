@@ -1,5 +1,6 @@
-// Reconcile on this machine's kernel, in real namespaces: vipmesh against the
-// floor (the same rule text, one bare iptables-restore per namespace) and against
+// Reconcile on this machine's kernel, in real namespaces: vipmesh against two
+// floors (the same rule text, one bare iptables-restore per namespace; and an
+// iptables-save before it, the read a pass cannot skip either) and against
 // Docker's way (one iptables command per rule, as libnetwork does). IPVS and its
 // vs.* sysctls come from the tests' fake kernel, in memory and without spawning
 // anything (this kernel has none; bench/ipvs.ts measures IPVS in the kernel lane);
@@ -297,6 +298,10 @@ async function oneSize(k: number, o: Required<ReconcileBenchOptions>, backend: B
   }
 }
 
+async function loadAverage(): Promise<string> {
+  return (await readFile('/proc/loadavg', 'utf8')).split(' ')[0]!;
+}
+
 const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`);
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
 
@@ -306,12 +311,15 @@ export async function runReconcileBench(options: ReconcileBenchOptions = {}): Pr
     sizes: [10, 50, 200], services: 1000, tasksPerService: 10, networks: 10, rounds: 3, dockerSample: 20, ...options,
   };
   const backend = await detectBackend(createRunner());
+  // The machine is shared: the load around the run says how far to trust its times.
+  const loadBefore = await loadAverage();
   const rows: Row[] = [];
   for (const k of o.sizes) rows.push(await oneSize(k, o, backend));
+  const loadAfter = await loadAverage();
   const out: string[] = [];
   out.push(`Catalog: ${o.services} services × ${o.tasksPerService} tasks over ${o.networks} networks (every 10th service publishes a port); ` +
     `K local task namespaces plus the node's host namespace and its ingress sandbox, all throwaway. ` +
-    `Concurrency ${CONCURRENCY} namespaces for vipmesh, the floors and Docker's way alike; the floor and Docker's way run from one small shell (xargs -P), and the floor also with each restore forked by Node, as vipmesh once did. Time is the median of ${o.rounds} rounds (Docker's way: one round, on the first ${o.dockerSample} namespaces, scaled to all); ` +
+    `Concurrency ${CONCURRENCY} namespaces for vipmesh, the floors and Docker's way alike; the floors and Docker's way run from one small shell (xargs -P). Floors: write only (one \`iptables-restore --noflush\` of vipmesh's payload per namespace and family); read+write (per namespace and family one \`nsenter\` running \`iptables-save\`, thrown away, then that restore: the read and the write a pass from empty cannot avoid); and the write-only floor with each restore forked by Node, as vipmesh once did. Time is the median of ${o.rounds} rounds (Docker's way: one round, on the first ${o.dockerSample} namespaces, scaled to all); ` +
     `IPVS and its vs.* sysctls are kept in memory (this kernel has none; the kernel-lane table measures them).`);
   out.push('');
   out.push('| K | rules | vipmesh from empty | agent forks | programs run | bytes written | kernel slab Δ | floor from a shell (write only) | vipmesh ÷ floor | floor read+write | vipmesh ÷ that | floor, each restore forked by Node | vipmesh ÷ that | Docker\'s way (1 command/rule) | commands | vipmesh ÷ Docker | nothing to do | forks / programs |');
@@ -339,6 +347,8 @@ export async function runReconcileBench(options: ReconcileBenchOptions = {}): Pr
       out.push(`| ${r.k} | ${what} | ${pass} | ${fmt(m.ms)} | ${m.spawns} / ${m.commands} | ${m.read} | ${m.written} | ${kb(m.bytes)} |`);
     }
   }
+  out.push('');
+  out.push(`1-minute load average: ${loadBefore} before the run, ${loadAfter} after (other work on the machine).`);
   out.push('');
   out.push(`Machine: ${await machine()}. Command: \`sudo node dist/bench/reconcile.js\` (after \`npm run build\`).`);
   return { markdown: out.join('\n') };
