@@ -5,7 +5,7 @@
 // vs.* sysctls come from the tests' fake kernel, in memory and without spawning
 // anything (this kernel has none; bench/ipvs.ts measures IPVS in the kernel lane);
 // iptables and the other sysctls are the real kernel's.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -220,12 +220,13 @@ interface Row {
 async function oneSize(k: number, o: Required<ReconcileBenchOptions>, backend: Backend): Promise<Row> {
   const lab = createLab();
   const runner = createPooledRunner(CONCURRENCY);
+  const dir = mkdtempSync(join(tmpdir(), 'vipmesh-bench-'));
   try {
     const s = await setup(lab, k, o);
     const kernel = withFakeIpvs(createKernel(runner, { backend }), createFakeKernel({ namespaces: 'any' }));
     const plan = planNode(s.catalog, NODE, s.facts);
     const rules = restoreTexts(plan).reduce((n, r) => n + r.text.split('\n').filter((l) => l.startsWith('-')).length, 0);
-    const jobs = writeJobs(mkdtempSync(join(tmpdir(), 'vipmesh-bench-')), plan, backend, o.dockerSample);
+    const jobs = writeJobs(dir, plan, backend, o.dockerSample);
     const clean = () => reconcile(kernel, s, s.catalog, EMPTY_STATE, 'cleanup');
     const rounds = async (fn: () => Promise<Measure>): Promise<Measure> => {
       const all: Measure[] = [];
@@ -295,6 +296,7 @@ async function oneSize(k: number, o: Required<ReconcileBenchOptions>, backend: B
   } finally {
     await runner.close?.();
     await lab.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
