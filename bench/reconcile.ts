@@ -1,10 +1,11 @@
-// Reconcile on this machine's kernel, in real namespaces: vipmesh against the
-// floor (the same rule text, one bare iptables-restore per namespace) and against
+// Reconcile on this machine's kernel, in real namespaces: vipmesh against two
+// floors (the same rule text, one bare iptables-restore per namespace; and an
+// iptables-save before it, the read a pass cannot skip either) and against
 // Docker's way (one iptables command per rule, as libnetwork does). IPVS and its
 // vs.* sysctls come from the tests' fake kernel, in memory and without spawning
 // anything (this kernel has none; bench/ipvs.ts measures IPVS in the kernel lane);
 // iptables and the other sysctls are the real kernel's.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -152,23 +153,26 @@ async function floor(runner: Runner, backend: Backend, plan: NodePlan): Promise<
 }
 
 /** The restore texts (or Docker's per-rule scripts) as files, one per namespace and family. */
-function writeJobs(dir: string, plan: NodePlan, backend: Backend, sample: number): { restore: string; docker: string; scale: number; commands: number } {
+function writeJobs(dir: string, plan: NodePlan, backend: Backend, sample: number): { restore: string; readWrite: string; docker: string; scale: number; commands: number } {
   const all = restoreTexts(plan);
   const picked = all.slice(0, Math.max(1, sample));
   let restore = '';
+  let readWrite = '';
   let docker = '';
   let commands = 0;
   all.forEach(({ netns, family, text }, i) => {
     const file = join(dir, `restore-${i}`);
     writeFileSync(file, text);
     restore += `${netns} ${binary(backend, family, 'restore')} ${file}\n`;
+    // Read first (every table, as vipmesh reads), then write the same payload.
+    readWrite += `${netns} ${binary(backend, family, 'save')} ${binary(backend, family, 'restore')} ${file}\n`;
     if (i >= picked.length) return;
     const lines = dockerCommands(text).map((args) => [binary(backend, family, ''), '-w', ...args].map(shellQuote).join(' '));
     commands += lines.length;
     writeFileSync(join(dir, `docker-${i}.sh`), lines.join('\n') + '\n');
     docker += `${netns} sh ${join(dir, `docker-${i}.sh`)}\n`;
   });
-  return { restore, docker, scale: all.length / picked.length, commands };
+  return { restore, readWrite, docker, scale: all.length / picked.length, commands };
 }
 
 const shellQuote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`);
@@ -178,9 +182,14 @@ const shellQuote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${ar
  * from one small shell (xargs), so no fork of a large process is counted: the
  * floor at its lowest, and Docker's way at the cost of its processes alone.
  */
-async function fromShell(jobs: string, program: 'restore' | 'script'): Promise<void> {
-  const run = program === 'restore' ? 'exec nsenter --net="$0" "$1" --noflush -w < "$2"' : 'exec nsenter --net="$0" "$1" -e "$2"';
-  const r = await execa('xargs', ['-P', String(CONCURRENCY), '-n', '3', 'sh', '-c', run], { input: jobs, reject: false });
+async function fromShell(jobs: string, program: 'restore' | 'read+write' | 'script'): Promise<void> {
+  const run = {
+    restore: 'exec nsenter --net="$0" "$1" --noflush -w < "$2"',
+    // One nsenter per namespace; in it, one save (thrown away) and one restore.
+    'read+write': 'exec nsenter --net="$0" sh -c \'"$0" >/dev/null && exec "$1" --noflush -w < "$2"\' "$1" "$2" "$3"',
+    script: 'exec nsenter --net="$0" "$1" -e "$2"',
+  }[program];
+  const r = await execa('xargs', ['-P', String(CONCURRENCY), '-n', program === 'read+write' ? '4' : '3', 'sh', '-c', run], { input: jobs, reject: false });
   if (r.exitCode !== 0) throw new Error(`xargs ${program}: ${r.stderr}`);
 }
 
@@ -202,6 +211,7 @@ interface Row {
   readonly fromEmpty: Measure;
   readonly noop: Measure;
   readonly floorShell: Measure;
+  readonly floorReadWrite: Measure;
   readonly floorNode: Measure;
   readonly docker: Measure & { scale: number };
   readonly changes: Record<'localFull' | 'localChanged' | 'remoteFull' | 'remoteChanged', Measure & { read: number }>;
@@ -210,12 +220,13 @@ interface Row {
 async function oneSize(k: number, o: Required<ReconcileBenchOptions>, backend: Backend): Promise<Row> {
   const lab = createLab();
   const runner = createPooledRunner(CONCURRENCY);
+  const dir = mkdtempSync(join(tmpdir(), 'vipmesh-bench-'));
   try {
     const s = await setup(lab, k, o);
     const kernel = withFakeIpvs(createKernel(runner, { backend }), createFakeKernel({ namespaces: 'any' }));
     const plan = planNode(s.catalog, NODE, s.facts);
     const rules = restoreTexts(plan).reduce((n, r) => n + r.text.split('\n').filter((l) => l.startsWith('-')).length, 0);
-    const jobs = writeJobs(mkdtempSync(join(tmpdir(), 'vipmesh-bench-')), plan, backend, o.dockerSample);
+    const jobs = writeJobs(dir, plan, backend, o.dockerSample);
     const clean = () => reconcile(kernel, s, s.catalog, EMPTY_STATE, 'cleanup');
     const rounds = async (fn: () => Promise<Measure>): Promise<Measure> => {
       const all: Measure[] = [];
@@ -237,6 +248,10 @@ async function oneSize(k: number, o: Required<ReconcileBenchOptions>, backend: B
     const floorShell = await rounds(async () => {
       await clean();
       return timed(runner, () => fromShell(jobs.restore, 'restore'));
+    });
+    const floorReadWrite = await rounds(async () => {
+      await clean();
+      return timed(runner, () => fromShell(jobs.readWrite, 'read+write'));
     });
     const nodeRunner = createRunner();
     const floorNode = await rounds(async () => {
@@ -275,13 +290,18 @@ async function oneSize(k: number, o: Required<ReconcileBenchOptions>, backend: B
     await reconcile(kernel, s, base, state, 'cleanup');
     const scale = jobs.scale;
     return {
-      k, rules, fromEmpty, noop, floorShell, floorNode, changes,
+      k, rules, fromEmpty, noop, floorShell, floorReadWrite, floorNode, changes,
       docker: { ...docker, ms: docker.ms * scale, commands: Math.round(jobs.commands * scale), scale },
     };
   } finally {
     await runner.close?.();
     await lab.close();
+    rmSync(dir, { recursive: true, force: true });
   }
+}
+
+async function loadAverage(): Promise<string> {
+  return (await readFile('/proc/loadavg', 'utf8')).split(' ')[0]!;
 }
 
 const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`);
@@ -293,19 +313,23 @@ export async function runReconcileBench(options: ReconcileBenchOptions = {}): Pr
     sizes: [10, 50, 200], services: 1000, tasksPerService: 10, networks: 10, rounds: 3, dockerSample: 20, ...options,
   };
   const backend = await detectBackend(createRunner());
+  // The machine is shared: the load around the run says how far to trust its times.
+  const loadBefore = await loadAverage();
   const rows: Row[] = [];
   for (const k of o.sizes) rows.push(await oneSize(k, o, backend));
+  const loadAfter = await loadAverage();
   const out: string[] = [];
   out.push(`Catalog: ${o.services} services × ${o.tasksPerService} tasks over ${o.networks} networks (every 10th service publishes a port); ` +
     `K local task namespaces plus the node's host namespace and its ingress sandbox, all throwaway. ` +
-    `Concurrency ${CONCURRENCY} namespaces for vipmesh, the floors and Docker's way alike; the floor and Docker's way run from one small shell (xargs -P), and the floor also with each restore forked by Node, as vipmesh once did. Time is the median of ${o.rounds} rounds (Docker's way: one round, on the first ${o.dockerSample} namespaces, scaled to all); ` +
+    `Concurrency ${CONCURRENCY} namespaces for vipmesh, the floors and Docker's way alike; the floors and Docker's way run from one small shell (xargs -P). Floors: write only (one \`iptables-restore --noflush\` of vipmesh's payload per namespace and family); read+write (per namespace and family one \`nsenter\` running \`iptables-save\`, thrown away, then that restore: the read and the write a pass from empty cannot avoid); and the write-only floor with each restore forked by Node, as vipmesh once did. Time is the median of ${o.rounds} rounds (Docker's way: one round, on the first ${o.dockerSample} namespaces, scaled to all); ` +
     `IPVS and its vs.* sysctls are kept in memory (this kernel has none; the kernel-lane table measures them).`);
   out.push('');
-  out.push('| K | rules | vipmesh from empty | agent forks | programs run | bytes written | kernel slab Δ | floor from a shell | vipmesh ÷ floor | floor, each restore forked by Node | vipmesh ÷ that | Docker\'s way (1 command/rule) | commands | vipmesh ÷ Docker | nothing to do | forks / programs |');
-  out.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  out.push('| K | rules | vipmesh from empty | agent forks | programs run | bytes written | kernel slab Δ | floor from a shell (write only) | vipmesh ÷ floor | floor read+write | vipmesh ÷ that | floor, each restore forked by Node | vipmesh ÷ that | Docker\'s way (1 command/rule) | commands | vipmesh ÷ Docker | nothing to do | forks / programs |');
+  out.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     out.push(`| ${r.k} | ${r.rules} | ${fmt(r.fromEmpty.ms)} | ${r.fromEmpty.spawns} | ${r.fromEmpty.commands} | ${kb(r.fromEmpty.bytes)} | ${(r.fromEmpty.slabKiB / 1024).toFixed(1)} MiB | ` +
-      `${fmt(r.floorShell.ms)} | ${(r.fromEmpty.ms / r.floorShell.ms).toFixed(2)}× | ${fmt(r.floorNode.ms)} | ${(r.fromEmpty.ms / r.floorNode.ms).toFixed(2)}× | ` +
+      `${fmt(r.floorShell.ms)} | ${(r.fromEmpty.ms / r.floorShell.ms).toFixed(2)}× | ` +
+      `${fmt(r.floorReadWrite.ms)} | ${(r.fromEmpty.ms / r.floorReadWrite.ms).toFixed(2)}× | ${fmt(r.floorNode.ms)} | ${(r.fromEmpty.ms / r.floorNode.ms).toFixed(2)}× | ` +
       `${fmt(r.docker.ms)}${r.docker.scale > 1 ? ` (${((1 / r.docker.scale) * 100).toFixed(0)}% sampled)` : ''} | ${r.docker.commands} | ` +
       `${(r.fromEmpty.ms / r.docker.ms).toFixed(3)}× | ${fmt(r.noop.ms)} | ${r.noop.spawns} / ${r.noop.commands} |`);
   }
@@ -325,6 +349,8 @@ export async function runReconcileBench(options: ReconcileBenchOptions = {}): Pr
       out.push(`| ${r.k} | ${what} | ${pass} | ${fmt(m.ms)} | ${m.spawns} / ${m.commands} | ${m.read} | ${m.written} | ${kb(m.bytes)} |`);
     }
   }
+  out.push('');
+  out.push(`1-minute load average: ${loadBefore} before the run, ${loadAfter} after (other work on the machine).`);
   out.push('');
   out.push(`Machine: ${await machine()}. Command: \`sudo node dist/bench/reconcile.js\` (after \`npm run build\`).`);
   return { markdown: out.join('\n') };
