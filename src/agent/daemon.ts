@@ -16,7 +16,8 @@
 import type { Etcd3 } from 'etcd3';
 import type { ValidationPath } from '../catalog/incremental.js';
 import type { CatalogProblem, Catalog } from '../catalog/types.js';
-import { loadCatalog } from '../catalog/load.js';
+import { FileCatalog } from '../catalog/file-incremental.js';
+import { readCatalogFile, unreadableCatalog } from '../catalog/load.js';
 import { taskList } from '../catalog/task-list.js';
 import { type Membership, joinCluster } from '../cluster/membership.js';
 import type { Part, SharedHealth } from '../cluster/view.js';
@@ -288,9 +289,17 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       return true;
     };
 
+    // The file, read again on each change, validated by difference from the last reading (file-incremental.ts).
+    const fileCatalog = new FileCatalog();
     const reloadCatalog = async (path: string, seenAt: number): Promise<void> => {
       if (stopping) return;
-      await acceptCatalog(await loadCatalog(path), seenAt);
+      const read = await readCatalogFile(path);
+      if (!read.ok) {
+        await acceptCatalog(unreadableCatalog(path, read.reason), seenAt);
+        return;
+      }
+      const { result, path: validation } = fileCatalog.read(read.text);
+      await acceptCatalog(result, seenAt, validation);
     };
 
     // etcd: the newest snapshot only; what changed is gathered over those skipped.

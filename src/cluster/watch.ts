@@ -45,6 +45,11 @@ export interface WatchOptions {
   readonly onSource: (state: SourceState) => void;
   readonly onRelist?: (reason: RelistReason, error: string) => void;
   readonly timers?: Timers;
+  /**
+   * 'incremental' (default): each change validated by difference (incremental.ts);
+   * 'full': the whole union validated on every change, as before issue 15 (benchmarks compare the two).
+   */
+  readonly validation?: ValidationPath;
   /** Between failed listings (default 250 ms doubling to 5 s). */
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
 }
@@ -90,7 +95,7 @@ export function watchCluster(options: WatchOptions): ClusterWatch {
   let state: State = { state: 'listing', attempt: 0 };
   let last: ClusterSnapshot | undefined = options.initial;
   // The union, validated change by change (incremental.ts); made from the first view the watch has.
-  let union: ClusterCatalog | undefined = options.initial === undefined
+  let union: ClusterCatalog | undefined = options.initial === undefined || options.validation === 'full'
     ? undefined
     : new ClusterCatalog(prefix, options.initial.view.objects, options.initial.catalog);
   let source: SourceState = { state: 'up' };
@@ -140,6 +145,7 @@ export function watchCluster(options: WatchOptions): ClusterWatch {
   /** A fresh listing as a snapshot: the catalog by difference from the last view, when there was one. */
   const relisted = (listing: Listing): ClusterSnapshot => {
     const before = last?.view ?? EMPTY_VIEW;
+    if (options.validation === 'full') return snapshotOf(prefix, listing, before, last);
     const view = viewOf(prefix, [...listing.entries].map(([key, { value }]) => [key, value] as const));
     if (last === undefined || union === undefined) {
       union = new ClusterCatalog(prefix, view.objects);
@@ -169,6 +175,10 @@ export function watchCluster(options: WatchOptions): ClusterWatch {
       const { view, changed } = applyEvents(prefix, last.view, events);
       if (!changed.has('catalog')) {
         emit({ revision: response.header.revision, view, catalog: last.catalog, changed });
+        return;
+      }
+      if (options.validation === 'full') {
+        emit({ revision: response.header.revision, view, catalog: catalogOf(prefix, view.objects), changed, validation: 'full' });
         return;
       }
       union ??= new ClusterCatalog(prefix, last.view.objects, last.catalog);

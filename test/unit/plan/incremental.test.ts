@@ -5,6 +5,7 @@
 // prints its seed and step (VIPMESH_SEED=N replays one sequence).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { FileCatalog } from '../../../src/catalog/file-incremental.js';
 import { IncrementalCatalog, type ObjectChange } from '../../../src/catalog/incremental.js';
 import { validateCatalog } from '../../../src/catalog/validate.js';
 import { forgetPlans, lastPlanPath, planNode, planNodeFromScratch } from '../../../src/plan/index.js';
@@ -152,6 +153,8 @@ function runSequence(seed: number, steps: number): { incremental: number; full: 
   const rand = prng(seed);
   const sections = baseSections();
   const inc = new IncrementalCatalog(sections);
+  // The same sequence as a file written again and again (the agent's -c FILE path).
+  const file = new FileCatalog();
   forgetPlans();
   const counts = { incremental: 0, full: 0, planned: 0 };
   let facts = factsAt(rand);
@@ -170,6 +173,8 @@ function runSequence(seed: number, steps: number): { incremental: number; full: 
     const document: Raw = { version: 1 };
     for (const [k, v] of Object.entries(sections)) if (v.size > 0) document[k] = Object.fromEntries(v);
     const full = validateCatalog(document);
+    const fromFile = file.read(JSON.stringify(document, null, rand() < 0.5 ? 2 : undefined)).result;
+    assert.equal(JSON.stringify(fromFile), JSON.stringify(full), `file, ${where}`);
     assert.equal(result.ok, full.ok, `verdict, ${where}`);
     invalid = !result.ok;
     if (result.ok) lastValid = copyOf(sections);
