@@ -172,7 +172,8 @@ export function watchCluster(options: WatchOptions): ClusterWatch {
       const events: KeyEvent[] = response.events.map((event) => event.type === 'Put'
         ? { type: 'put', key: event.kv.key.toString('utf8'), value: event.kv.value.toString('utf8') }
         : { type: 'delete', key: event.kv.key.toString('utf8') });
-      const { view, changed } = applyEvents(prefix, last.view, events);
+      // In place: the watch owns its view's object map (viewOf made it); snapshots handed out are read for live and health only.
+      const { view, changed } = applyEvents(prefix, last.view, events, { inPlace: options.validation !== 'full' });
       if (!changed.has('catalog')) {
         emit({ revision: response.header.revision, view, catalog: last.catalog, changed });
         return;
