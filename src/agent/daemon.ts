@@ -427,7 +427,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
         for (const vs of ns.ipvs) active += vs.realServers.length;
       }
       metrics.setProgrammed({ namespaces, iptablesRules: rules, ipvsServices: services, realServers: { active, draining } });
-      metrics.setTasksServing(Object.values(programmed.tasks).filter((task) => serves(programmed, task, node, facts.probes)).length);
+      metrics.setTasksServing(taskList(programmed).filter((task) => serves(programmed, task, node, facts.probes)).length);
     }
 
     // --- triggers: SIGHUP first, whose default action would end the process
