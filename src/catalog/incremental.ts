@@ -297,21 +297,44 @@ export class IncrementalCatalog {
     const ok = this.clashFree(indexes, newServices, newTasks, oldServices, touched, serviceNow);
     if (!ok) return undefined;
 
-    // The catalog, its records in name order as toCatalog makes them.
+    // The catalog: the services record in name order as toCatalog makes it; the tasks record and list below.
     const serviceOrder = before.serviceOrder;
     const taskOrder = before.taskOrder;
     for (const name of oldServices.keys()) if (!newServices.has(name)) serviceOrder.splice(search(serviceOrder, name), 1);
     for (const name of newServices.keys()) if (!oldServices.has(name)) serviceOrder.splice(search(serviceOrder, name), 0, name);
-    for (const name of oldTasks.keys()) if (!newTasks.has(name)) taskOrder.splice(search(taskOrder, name), 1);
-    for (const name of newTasks.keys()) if (!oldTasks.has(name)) taskOrder.splice(search(taskOrder, name), 0, name);
     const servicesRecord = oldServices.size + newServices.size === 0
       ? before.catalog.services
       : record(serviceOrder, (name) => newServices.get(name) ?? (before.catalog.services[name] as Service));
-    const taskValues: Task[] = taskOrder.map((name) => newTasks.get(name) ?? (before.catalog.tasks[name] as Task));
-    const tasksRecord = oldTasks.size + newTasks.size === 0 ? before.catalog.tasks : record(taskOrder, (_, i) => taskValues[i] as Task);
-    const catalog: Catalog = { version: 1, networks: before.catalog.networks, nodes: before.catalog.nodes, services: servicesRecord, tasks: tasksRecord };
+    // The task list: the parent's, copied (a memcpy) and edited where the changed names sit, not rebuilt by lookups.
+    const taskValues: Task[] = taskList(before.catalog).slice();
+    for (const name of oldTasks.keys()) {
+      if (newTasks.has(name)) continue;
+      const at = search(taskOrder, name);
+      taskOrder.splice(at, 1);
+      taskValues.splice(at, 1);
+    }
+    for (const [name, task] of newTasks) {
+      const at = search(taskOrder, name);
+      if (taskOrder[at] === name) taskValues[at] = task;
+      else {
+        taskOrder.splice(at, 0, name);
+        taskValues.splice(at, 0, task);
+      }
+    }
+    // The tasks record is changed in place and handed on: building one of 100 000 names again costs more than
+    // the rest of a change (issue 15). The catalog it came from is the one just replaced; its old tasks travel
+    // in the derivation for the planner. A new name goes last in the record's own order, which nothing relies
+    // on (types.ts); the task list stays in name order.
+    const tasksRecord = before.catalog.tasks as Record<string, Task>;
+    for (const name of oldTasks.keys()) if (!newTasks.has(name)) delete tasksRecord[name];
+    for (const [name, task] of newTasks) tasksRecord[name] = task;
+    const catalog: Catalog = {
+      version: 1, networks: before.catalog.networks, nodes: before.catalog.nodes, services: servicesRecord, tasks: tasksRecord as Names<Task>,
+    };
     rememberTaskList(catalog, taskValues);
-    rememberDerivation(catalog, { parent: before.catalog, services: touchedServices(oldServices, newServices), tasks: new Set([...oldTasks.keys(), ...newTasks.keys()]) });
+    rememberDerivation(catalog, {
+      parent: before.catalog, services: touchedServices(oldServices, newServices), tasks: new Set([...oldTasks.keys(), ...newTasks.keys()]), previousTasks: oldTasks,
+    });
     return { catalog, indexes, serviceOrder, taskOrder };
   }
 

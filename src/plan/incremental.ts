@@ -112,22 +112,23 @@ export function planByDifference(last: PlanState, catalog: Catalog, node: string
   if (dirtyKeys === undefined) return undefined;
   if (last.catalog === catalog) {
     if (dirtyKeys.size === 0) return { state: { ...last, facts }, path: 'same' };
-    return { state: replan(last, catalog, facts, new Set(), new Set(), dirtyKeys), path: 'incremental' };
+    return { state: replan(last, catalog, facts, new Set(), new Set(), new Map(), dirtyKeys), path: 'incremental' };
   }
   const derivation = derivationOf(catalog);
   if (derivation === undefined || derivation.parent !== last.catalog) return undefined;
-  return { state: replan(last, catalog, facts, derivation.services, derivation.tasks, dirtyKeys), path: 'incremental' };
+  return { state: replan(last, catalog, facts, derivation.services, derivation.tasks, derivation.previousTasks, dirtyKeys), path: 'incremental' };
 }
 
 function replan(last: PlanState, catalog: Catalog, facts: NodeFacts, changedServices: ReadonlySet<string>,
-  changedTasks: ReadonlySet<string>, dirtyKeys: ReadonlySet<string>): PlanState {
+  changedTasks: ReadonlySet<string>, previousTasks: ReadonlyMap<string, Task>, dirtyKeys: ReadonlySet<string>): PlanState {
   const before = last.catalog;
   const node = last.node;
   const own = <T>(record: Readonly<Record<string, T>>, name: string): T | undefined => (Object.hasOwn(record, name) ? record[name] : undefined);
   const touched = new Set(changedServices);
   const tasksOf = last.tasksOf;
   for (const name of changedTasks) {
-    const was = own(before.tasks, name);
+    // The parent's tasks record may be the one changed in place (catalog/incremental.ts): its old versions come with the change.
+    const was = previousTasks.get(name);
     const now = own(catalog.tasks, name);
     if (was?.service !== undefined) {
       touched.add(was.service);
