@@ -37,6 +37,11 @@ export interface PlanState {
   readonly ctx: PlanContext;
   /** Service → its tasks' names (every task, serving or not). */
   readonly tasksOf: Map<string, Set<string>>;
+  /**
+   * The running local tasks planned, by name: an unchanged one is taken from here, not from the catalog's
+   * tasks record, which a later change may already have changed in place (catalog/incremental.ts).
+   */
+  readonly local: ReadonlyMap<string, Task>;
 }
 
 export type PlanPath = 'same' | 'incremental' | 'full';
@@ -75,7 +80,10 @@ export function planFull(catalog: Catalog, node: string, facts: NodeFacts): Plan
   }
   const local = taskList(catalog).filter((t) => t.node === node && t.state === 'running').sort((a, b) => compareText(a.name, b.name));
   const tasks = local.map((task) => planTaskNamespace(ctx, task));
-  return { catalog, node, facts, plan: assemble(ctx, host, sandbox, balancers, tasks), ctx, tasksOf: tasksOfCatalog(catalog) };
+  return {
+    catalog, node, facts, plan: assemble(ctx, host, sandbox, balancers, tasks), ctx, tasksOf: tasksOfCatalog(catalog),
+    local: new Map(local.map((task) => [task.name, task])),
+  };
 }
 
 function sameValue(a: unknown, b: unknown): boolean {
@@ -189,19 +197,19 @@ function replan(last: PlanState, catalog: Catalog, facts: NodeFacts, changedServ
   }
 
   // Local running tasks: the previous ones, changed ones in or out.
-  const local = new Set(last.plan.namespaces.flatMap((ns) => (ns.role === 'task' && ns.task !== undefined ? [ns.task] : [])));
+  const local = new Map(last.local);
   for (const name of changedTasks) {
     const now = own(catalog.tasks, name);
-    if (now !== undefined && now.node === node && now.state === 'running') local.add(name);
+    if (now !== undefined && now.node === node && now.state === 'running') local.set(name, now);
     else local.delete(name);
   }
-  const tasks = [...local].sort(compareText).map((name) => {
-    const task = catalog.tasks[name] as Task;
+  const tasks = [...local.keys()].sort(compareText).map((name) => {
+    const task = local.get(name)!;
     const old = previous.get(`task\0${name}`);
     const reached = old === undefined || changedTasks.has(name) || dirtyKeys.has(task.netns)
       || (task.service !== undefined && touched.has(task.service))
       || Object.keys(task.addresses).some((network) => vipNetworks.has(network));
     return reached ? planTaskNamespace(ctx, task) : old;
   });
-  return { catalog, node, facts, plan: assemble(ctx, host, sandbox, balancers, tasks), ctx, tasksOf };
+  return { catalog, node, facts, plan: assemble(ctx, host, sandbox, balancers, tasks), ctx, tasksOf, local };
 }
