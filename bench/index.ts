@@ -2,12 +2,13 @@
 // BENCHMARKS.md with the date and the machine. Needs root (namespaces), the
 // system packages of scripts/install-system-deps.sh, and ~15 minutes (the lb
 // section alone, per-task mode at K=200 in the kernel lane, up to an hour more).
-//   node dist/bench/index.js [--only plan,reconcile,ipvs,lb,resolver,codec,probes,agent,cluster] [--out FILE]
+//   node dist/bench/index.js [--only plan,reconcile,ipvs,lb,resolver,codec,probes,agent,cluster,incremental] [--out FILE]
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { runAgentBench } from './agent.js';
 import { runClusterBench } from './cluster.js';
 import { runDnsCodecBench } from './dns-codec.js';
+import { runIncrementalBench } from './incremental.js';
 import { runIpvsBench } from './ipvs.js';
 import { runLbModeBench } from './lb-mode.js';
 import { machine } from './lab.js';
@@ -32,6 +33,7 @@ const SECTIONS: readonly Section[] = [
   { key: 'probes', title: 'Health probes: 200 namespaces probed every 2 s', run: () => runProbesBench() },
   { key: 'agent', title: 'Agent', run: () => runAgentBench() },
   { key: 'cluster', title: 'Cluster catalog on etcd', run: () => runClusterBench() },
+  { key: 'incremental', title: 'One change at 10 000 services: incremental against full', run: () => runIncrementalBench() },
 ];
 
 function option(name: string): string | undefined {

@@ -5,6 +5,7 @@
 // hands DNS and the pass an effective catalog in which they are not running.
 import type { Catalog, Task } from '../catalog/types.js';
 import { namesOf } from '../catalog/names.js';
+import { taskList } from '../catalog/task-list.js';
 import { namespaceExists } from '../kernel/env.js';
 
 /** The state an effective catalog gives a task whose namespace is gone. */
@@ -12,7 +13,7 @@ export const GONE_STATE = 'namespace-gone';
 
 /** Task name → its namespace, for every local running task whose namespace does not exist. */
 export async function findGone(catalog: Catalog, node: string): Promise<ReadonlyMap<string, string>> {
-  const local = Object.values(catalog.tasks).filter((task) => task.node === node && task.state === 'running');
+  const local = taskList(catalog).filter((task) => task.node === node && task.state === 'running');
   const gone = new Map<string, string>();
   // A stat each (nsfs and procfs never block): cheap enough for every pass.
   await Promise.all(local.map(async (task) => {

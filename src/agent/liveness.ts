@@ -7,6 +7,7 @@
 // its own tasks follow its own probes.
 import type { Catalog, Task, TaskHealth } from '../catalog/types.js';
 import { namesOf } from '../catalog/names.js';
+import { rememberTaskList, taskList } from '../catalog/task-list.js';
 import type { SharedHealth } from '../cluster/view.js';
 
 /** The state a derived catalog gives a task whose node has no live agent. */
@@ -21,13 +22,18 @@ export interface ClusterFacts {
 
 /** The catalog as this node should serve it; the same object when nothing differs. */
 export function withCluster(catalog: Catalog, node: string, facts: ClusterFacts): Catalog {
+  // The task list (task-list.ts), not Object.entries: a catalog's 100 000 tasks are listed once, not on every change.
+  const all = taskList(catalog);
   let changed = false;
-  const tasks = Object.entries(catalog.tasks).map(([name, task]): [string, Task] => {
+  const seen = all.map((task) => {
     const next = taskAsSeen(task, node, facts);
     if (next !== task) changed = true;
-    return [name, next];
+    return next;
   });
-  return changed ? { ...catalog, tasks: namesOf<Task>(tasks) } : catalog;
+  if (!changed) return catalog;
+  const derived: Catalog = { ...catalog, tasks: namesOf<Task>(seen.map((task) => [task.name, task] as const)) };
+  rememberTaskList(derived, seen);
+  return derived;
 }
 
 function taskAsSeen(task: Task, node: string, facts: ClusterFacts): Task {
@@ -44,7 +50,7 @@ function taskAsSeen(task: Task, node: string, facts: ClusterFacts): Task {
 export function notServing(catalog: Catalog, node: string, facts: ClusterFacts): { readonly nodeDown: string[]; readonly unhealthy: string[] } {
   const nodeDown: string[] = [];
   const unhealthy: string[] = [];
-  for (const task of Object.values(catalog.tasks)) {
+  for (const task of taskList(catalog)) {
     const seen = taskAsSeen(task, node, facts);
     if (seen === task) continue;
     if (seen.state === NODE_DOWN_STATE) nodeDown.push(task.name);

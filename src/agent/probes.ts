@@ -12,6 +12,7 @@
 // waits for it). How a probe runs is the prober's business
 // (kernel/probe-session.ts); time is the injected clock's.
 import type { Catalog, Healthcheck } from '../catalog/types.js';
+import { taskList } from '../catalog/task-list.js';
 import type { ProbeOutcome, Prober } from '../kernel/probe-session.js';
 import { writeProbes } from '../state/runtime.js';
 import { compareText } from '../plan/marks.js';
@@ -34,7 +35,7 @@ export interface ProbeTask {
  */
 export function probeTasks(catalog: Catalog, node: string): ProbeTask[] {
   const tasks: ProbeTask[] = [];
-  for (const task of Object.values(catalog.tasks)) {
+  for (const task of taskList(catalog)) {
     const healthcheck = task.service === undefined ? undefined : catalog.services[task.service]?.healthcheck;
     if (healthcheck === undefined || task.node !== node || task.state !== 'running') continue;
     const networks = Object.keys(task.addresses).sort(compareText);

@@ -6,7 +6,9 @@
 // disconnect during a replay can skip events (research/agent.md). While etcd
 // cannot be listed the last view stays; the listing is retried with backoff.
 import type { Etcd3, IWatchResponse, Watcher } from 'etcd3';
+import type { ValidationPath } from '../catalog/incremental.js';
 import type { ValidationResult } from '../catalog/validate.js';
+import { ClusterCatalog, changedKeys } from './incremental.js';
 import { catalogOf, rootOf } from './layout.js';
 import { type Listing, listPrefix, nextRevision } from './list.js';
 import { type ClusterView, type KeyEvent, type Part, EMPTY_VIEW, applyEvents, backoffMs, changedParts, isCompaction, viewOf } from './view.js';
@@ -19,6 +21,8 @@ export interface ClusterSnapshot {
   readonly catalog: ValidationResult;
   /** What differs from the snapshot emitted before (everything, for the first). */
   readonly changed: ReadonlySet<Part>;
+  /** How the catalog was validated when it changed: by difference from the last, or in full. */
+  readonly validation?: ValidationPath;
 }
 
 export type SourceState = { readonly state: 'up' } | { readonly state: 'down'; readonly since: number; readonly error: string };
@@ -41,6 +45,11 @@ export interface WatchOptions {
   readonly onSource: (state: SourceState) => void;
   readonly onRelist?: (reason: RelistReason, error: string) => void;
   readonly timers?: Timers;
+  /**
+   * 'incremental' (default): each change validated by difference (incremental.ts);
+   * 'full': the whole union validated on every change, as before issue 15 (benchmarks compare the two).
+   */
+  readonly validation?: ValidationPath;
   /** Between failed listings (default 250 ms doubling to 5 s). */
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
 }
@@ -85,6 +94,10 @@ export function watchCluster(options: WatchOptions): ClusterWatch {
   const limits = options.backoff ?? { initialMs: 250, maxMs: 5_000 };
   let state: State = { state: 'listing', attempt: 0 };
   let last: ClusterSnapshot | undefined = options.initial;
+  // The union, validated change by change (incremental.ts); made from the first view the watch has.
+  let union: ClusterCatalog | undefined = options.initial === undefined || options.validation === 'full'
+    ? undefined
+    : new ClusterCatalog(prefix, options.initial.view.objects, options.initial.catalog);
   let source: SourceState = { state: 'up' };
   // Read through a call: the state changes under an await, which narrowing cannot see.
   const current = (): State => state;
@@ -125,8 +138,23 @@ export function watchCluster(options: WatchOptions): ClusterWatch {
     }
     if (current().state !== 'listing') return;
     setSource({ state: 'up' });
-    emit(snapshotOf(prefix, listing, last?.view ?? EMPTY_VIEW, last));
+    emit(relisted(listing));
     watchFrom(listing.revision);
+  };
+
+  /** A fresh listing as a snapshot: the catalog by difference from the last view, when there was one. */
+  const relisted = (listing: Listing): ClusterSnapshot => {
+    const before = last?.view ?? EMPTY_VIEW;
+    if (options.validation === 'full') return snapshotOf(prefix, listing, before, last);
+    const view = viewOf(prefix, [...listing.entries].map(([key, { value }]) => [key, value] as const));
+    if (last === undefined || union === undefined) {
+      union = new ClusterCatalog(prefix, view.objects);
+      return { revision: listing.revision, view, catalog: union.result, changed: new Set<Part>(['catalog', 'live', 'health']), validation: 'full' };
+    }
+    const changed = changedParts(before, view);
+    if (!changed.has('catalog')) return { revision: listing.revision, view, catalog: last.catalog, changed };
+    const update = union.update(changedKeys(before.objects, view.objects), view.objects);
+    return { revision: listing.revision, view, catalog: update.result, changed, validation: update.path };
   };
 
   const relist = (watcher: Watcher, reason: RelistReason, error: unknown): void => {
@@ -144,9 +172,19 @@ export function watchCluster(options: WatchOptions): ClusterWatch {
       const events: KeyEvent[] = response.events.map((event) => event.type === 'Put'
         ? { type: 'put', key: event.kv.key.toString('utf8'), value: event.kv.value.toString('utf8') }
         : { type: 'delete', key: event.kv.key.toString('utf8') });
-      const { view, changed } = applyEvents(prefix, last.view, events);
-      const catalog = changed.has('catalog') ? catalogOf(prefix, view.objects) : last.catalog;
-      emit({ revision: response.header.revision, view, catalog, changed });
+      // In place: the watch owns its view's object map (viewOf made it); snapshots handed out are read for live and health only.
+      const { view, changed } = applyEvents(prefix, last.view, events, { inPlace: options.validation !== 'full' });
+      if (!changed.has('catalog')) {
+        emit({ revision: response.header.revision, view, catalog: last.catalog, changed });
+        return;
+      }
+      if (options.validation === 'full') {
+        emit({ revision: response.header.revision, view, catalog: catalogOf(prefix, view.objects), changed, validation: 'full' });
+        return;
+      }
+      union ??= new ClusterCatalog(prefix, last.view.objects, last.catalog);
+      const update = union.update(events.map((event) => event.key), view.objects);
+      emit({ revision: response.header.revision, view, catalog: update.result, changed, validation: update.path });
     });
     watcher.on('disconnected', (error: unknown) => relist(watcher, 'disconnected', error));
     watcher.on('error', (error: unknown) => relist(watcher, isCompaction(describe(error)) ? 'compacted' : 'error', error));

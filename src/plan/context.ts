@@ -38,6 +38,14 @@ export function makeContext(catalog: Catalog, node: string, facts: NodeFacts): P
   // Each list sorted on its own: the order a sort of all tasks would give them, with far fewer comparisons.
   for (const list of servingTasks.values()) list.sort((a, b) => compareText(a.name, b.name));
   const services = sortedServices(catalog);
+  const vipServices = vipServicesOf(catalog, services);
+  const balancedNetworks = new Set(Object.keys(catalog.nodes[node]?.loadBalancers ?? {}));
+  const ingressNetwork = Object.values(catalog.networks).find((n) => n.ingress)?.name;
+  return { catalog, node, facts, services, vipServices, servingTasks, realServerLists: new Map(), balancedNetworks, ingressNetwork };
+}
+
+/** PlanContext.vipServices of `services` (sorted by name). */
+export function vipServicesOf(catalog: Catalog, services: readonly Service[]): Map<string, number[]> {
   const vipServices = new Map<string, number[]>();
   services.forEach((service, index) => {
     if (service.endpointMode !== 'vip') return;
@@ -48,12 +56,10 @@ export function makeContext(catalog: Catalog, node: string, facts: NodeFacts): P
       else if (list[list.length - 1] !== index) list.push(index);
     }
   });
-  const balancedNetworks = new Set(Object.keys(catalog.nodes[node]?.loadBalancers ?? {}));
-  const ingressNetwork = Object.values(catalog.networks).find((n) => n.ingress)?.name;
-  return { catalog, node, facts, services, vipServices, servingTasks, realServerLists: new Map(), balancedNetworks, ingressNetwork };
+  return vipServices;
 }
 
-function sortedServices(catalog: Catalog): Service[] {
+export function sortedServices(catalog: Catalog): Service[] {
   return Object.values(catalog.services).sort((a, b) => compareText(a.name, b.name));
 }
 

@@ -22,7 +22,7 @@ export function planLoadBalancerNamespaces(ctx: PlanContext): NamespacePlan[] {
   return out;
 }
 
-function planLoadBalancer(ctx: PlanContext, network: string, balancer: LoadBalancer): NamespacePlan | undefined {
+export function planLoadBalancer(ctx: PlanContext, network: string, balancer: LoadBalancer): NamespacePlan | undefined {
   const services = (ctx.vipServices.get(network) ?? []).map((index) => ctx.services[index]!);
   if (services.length === 0) return undefined;
   const keys = services.map((service) => vipKey({ service: service.name, network }));
