@@ -13,17 +13,7 @@ import { forgetPlans, lastPlanPath, planNode, planNodeFromScratch } from '../../
 import type { NodeFacts } from '../../../src/plan/types.js';
 import { renderPlanJson, renderPlanText } from '../../../src/render/plan.js';
 import { canonical } from '../../helpers/canonical-catalog.js';
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../../helpers/prng.js';
 
 const NODE = 'n0';
 const NETWORKS = ['net-a', 'net-b', 'net-c'];

@@ -9,21 +9,10 @@ import { buildRecords } from '../../../src/resolver/records.js';
 import type { Outcome } from '../../../src/resolver/types.js';
 import { truncateReply } from '../../../src/resolver/wire.js';
 import { catalogOf } from '../../helpers/catalog.js';
+import { prng } from '../../helpers/prng.js';
 import { CLIENT, CLUSTER, NODE, optRecord, queryBytes } from './helpers.js';
 
 const SEED = Number(process.env['VIPMESH_FUZZ_SEED'] ?? 0x5eed);
-
-/** mulberry32: small, fast, good enough to drive mutations reproducibly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const records = buildRecords(catalogOf(CLUSTER), NODE, new Map());
 

@@ -1,0 +1,14 @@
+// A seeded pseudo-random generator for the property and fuzz tests: the same
+// seed gives the same sequence, so a failure printed with its seed replays.
+
+/** mulberry32: small, fast, good enough to drive mutations reproducibly. Numbers in [0, 1). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
