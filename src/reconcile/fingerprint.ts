@@ -29,23 +29,18 @@ export function fingerprint(desired: DesiredNamespace, manageDns: boolean): stri
 }
 
 const spelled = new WeakMap<readonly RealServer[], Buffer>();
-// Stands for the real-server list in a virtual service's text; JSON escapes the
-// control character, so no label or name can spell it.
-const HOLE = '\u0000realServers';
-const HOLE_JSON = JSON.stringify(HOLE);
+// What stands for the real-server list while the rest of a virtual service is
+// spelled: a key and a number, which no string value in JSON text can look like
+// (its quotes are escaped), and no nested object of a service has that key.
+const HOLE = '"realServers":0';
 
 function virtualServiceJson(hash: Hash, vs: VirtualService): void {
-  const text = JSON.stringify(vs, function (this: unknown, key: string, value: unknown) {
-    return this === vs && key === 'realServers' ? HOLE : value;
-  });
-  const at = text.indexOf(HOLE_JSON);
-  if (at < 0) {
-    hash.update(text);
-    return;
-  }
+  // The spread keeps every key where it was, so the text reads as the whole one.
+  const text = JSON.stringify({ ...vs, realServers: 0 });
+  const at = text.indexOf(HOLE);
   let servers = spelled.get(vs.realServers);
   if (servers === undefined) spelled.set(vs.realServers, servers = Buffer.from(JSON.stringify(vs.realServers)));
-  hash.update(text.slice(0, at));
+  hash.update(text.slice(0, at + HOLE.length - 1));
   hash.update(servers);
-  hash.update(text.slice(at + HOLE_JSON.length));
+  hash.update(text.slice(at + HOLE.length));
 }

@@ -22,7 +22,7 @@ const vs = (fwmark: number, realServers: readonly RealServer[], label = 'web/app
 test('the fingerprint is the digest of the whole plan text, with real-server lists shared or not, and addresses only when present', () => {
   const cases: DesiredNamespace[] = [
     { chains: [], ipvs: [], sysctls: [] },
-    { chains: [dns, marks], ipvs: [vs(1, servers), vs(2, servers), vs(3, [], 'realServers "x"')], sysctls: [{ name: 'net.ipv4.vs.conntrack', value: '1' }] },
+    { chains: [dns, marks], ipvs: [vs(1, servers), vs(2, servers), vs(3, [], 'x"realServers":0 "realServers":0')], sysctls: [{ name: 'net.ipv4.vs.conntrack', value: '1' }] },
     { chains: [marks], ipvs: [vs(1, [...servers])], sysctls: [], addresses: [] },
     { chains: [marks], ipvs: [vs(1, servers)], sysctls: [], addresses: [{ address: '10.0.1.2', prefixLength: 32, anchor: '10.0.1.250', service: 'web', network: 'appnet' }] },
   ];
