@@ -2,7 +2,7 @@
 // minimal IPVS operations, with graceful draining of leaving real servers.
 import type { IpvsOp, ObservedIpvs, ObservedRealServer, ObservedService } from '../kernel/types.js';
 import { isVipmeshMark } from '../plan/marks.js';
-import { type VirtualService } from '../plan/types.js';
+import { type RealServer, type VirtualService } from '../plan/types.js';
 import type { Change, DiffOptions } from './types.js';
 
 export function drainKey(fwmark: number, address: string, port: number): string {
@@ -10,6 +10,20 @@ export function drainKey(fwmark: number, address: string, port: number): string 
 }
 
 const rsName = (rs: { address: string; port: number }) => `${rs.address}:${rs.port}`;
+
+/**
+ * A real server to add, its line spelled only when someone reads it (the summary
+ * printed, an error message): a pass from empty at K = 200 makes some 200 000 of
+ * these and usually prints none of them, the agent never does.
+ */
+class RealServerAdded implements Change {
+  readonly drift = true;
+  constructor(private readonly fwmark: number, private readonly rs: RealServer) {}
+  get text(): string {
+    const rs = this.rs;
+    return `+ ipvs fwmark ${this.fwmark} real server ${rsName(rs)} weight ${rs.weight} (${rs.task})`;
+  }
+}
 
 function sameService(want: VirtualService, have: ObservedService): boolean {
   return want.scheduler === have.scheduler && want.persistence === have.persistence;
@@ -62,6 +76,25 @@ function serviceText(vs: VirtualService): string {
   return `fwmark ${vs.fwmark} ${vs.scheduler}${vs.persistence ? ` -p ${vs.persistence}` : ''} (${vs.label})`;
 }
 
+/**
+ * Already as wanted, in the same order: the usual answer on a converged node and
+ * to the read-back after a write, found without naming every real server.
+ */
+function inStep(want: readonly RealServer[], have: readonly ObservedRealServer[]): boolean {
+  if (want.length !== have.length) return false;
+  for (let i = 0; i < want.length; i++) {
+    const w = want[i]!;
+    const h = have[i]!;
+    if (w.address !== h.address || w.port !== h.port || w.weight !== h.weight || h.forward !== 'Masq') return false;
+  }
+  return true;
+}
+
+function addRealServer(fwmark: number, rs: RealServer, ops: IpvsOp[], changes: Change[]): void {
+  ops.push({ kind: 'add-real-server', fwmark, address: rs.address, port: rs.port, weight: rs.weight });
+  changes.push(new RealServerAdded(fwmark, rs));
+}
+
 function diffRealServers(
   want: VirtualService,
   have: readonly ObservedRealServer[],
@@ -71,14 +104,19 @@ function diffRealServers(
   draining: Map<string, number>,
 ): void {
   const fwmark = want.fwmark;
+  if (have.length === 0) {
+    // From empty (every real server of a new namespace): nothing to look up.
+    for (const rs of want.realServers) addRealServer(fwmark, rs, ops, changes);
+    return;
+  }
+  if (inStep(want.realServers, have)) return;
   const current = new Map(have.map((rs) => [rsName(rs), rs]));
   for (const rs of want.realServers) {
     // Once per real server: a pass from empty at K = 200 diffs some 200 000 of them.
     const name = rsName(rs);
     const seen = current.get(name);
     if (seen === undefined) {
-      ops.push({ kind: 'add-real-server', fwmark, address: rs.address, port: rs.port, weight: rs.weight });
-      changes.push({ text: `+ ipvs fwmark ${fwmark} real server ${name} weight ${rs.weight} (${rs.task})`, drift: true });
+      addRealServer(fwmark, rs, ops, changes);
       continue;
     }
     current.delete(name);

@@ -106,6 +106,25 @@ test('IPVS: new, edited and stale services; foreign services are left alone', ()
   assert.deepEqual(lines(weight.ipvs), ['-e -f 1452277761 -r 10.0.1.11:0 -m -w 4']);
 });
 
+test('IPVS change lines read the same whether the service is new or had real servers; a non-masquerading one is edited', () => {
+  const two = vs({ realServers: [{ address: '10.0.1.11', port: 0, weight: 1, task: 'web.1' }, { address: '10.0.1.12', port: 0, weight: 2, task: 'web.2' }] });
+  const texts = (r: { changes: readonly { text: string }[] }) => r.changes.map((c) => c.text);
+  const fresh = diffNamespace({ chains: [], ipvs: [two], sysctls: [] }, observed(tables({})), options());
+  assert.deepEqual(texts(fresh), [
+    '+ ipvs fwmark 1452277761 rr (web/appnet)',
+    '+ ipvs fwmark 1452277761 real server 10.0.1.11:0 weight 1 (web.1)',
+    '+ ipvs fwmark 1452277761 real server 10.0.1.12:0 weight 2 (web.2)',
+  ]);
+  const one = diffNamespace({ chains: [], ipvs: [two], sysctls: [] }, observed(tables({}), { available: true, services: [svc()] }), options());
+  assert.deepEqual(texts(one), ['+ ipvs fwmark 1452277761 real server 10.0.1.12:0 weight 2 (web.2)']);
+  const routed = diffNamespace({ chains: [], ipvs: [vs()], sysctls: [] },
+    observed(tables({}), { available: true, services: [svc({ realServers: [{ ...rs('10.0.1.11', 1), forward: 'Route' }] })] }), options());
+  assert.deepEqual(lines(routed.ipvs), ['-e -f 1452277761 -r 10.0.1.11:0 -m -w 1']);
+  const same = diffNamespace({ chains: [], ipvs: [two], sysctls: [] },
+    observed(tables({}), { available: true, services: [svc({ realServers: [rs('10.0.1.11', 1), rs('10.0.1.12', 2)] })] }), options());
+  assert.deepEqual(texts(same), []);
+});
+
 test('a leaving real server with connections drains at weight 0, then goes when idle or timed out', () => {
   const want = vs();
   const have = (weight: number, active: number) => observed(tables({}), { available: true, services: [svc({ realServers: [rs('10.0.1.11', 1), rs('10.0.1.12', weight, active, 1)] })] });
