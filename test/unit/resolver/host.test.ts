@@ -123,7 +123,8 @@ const udpPort = (host: ResolverHost, netns: string): number => {
 test('the protocol: well-formed messages pass the guards, anything else is refused', () => {
   const wire = encodeCatalog(catalogOf(catalogYaml(1)));
   const requests: unknown[] = [
-    { type: 'update', id: 1, catalog: wire, probes: [['web.1.x', true]], gone: ['/run/netns/web1'] },
+    { type: 'update', id: 1, catalog: { kind: 'whole', seq: 1, wire }, probes: [['web.1.x', true]], gone: ['/run/netns/web1'] },
+    { type: 'update', id: 1, catalog: { kind: 'patch', seq: 2, base: 1, patch: { services: '[]', tasks: '[]' } }, probes: [], gone: [] },
     { type: 'update', id: 2, catalog: null, probes: [], gone: [] },
     { type: 'upstreams', id: 3, upstreams: [{ address: '192.0.2.53', port: 53 }], search: null },
     { type: 'upstreams', id: 4, upstreams: [], search: ['corp.test'] },
@@ -134,6 +135,8 @@ test('the protocol: well-formed messages pass the guards, anything else is refus
   const notRequests: unknown[] = [
     null, 'stop', { type: 'stop' }, { type: 'stop', id: 1.5 }, { type: 'reboot', id: 1 },
     { type: 'update', id: 1, catalog: 'yaml', probes: [], gone: [] },
+    { type: 'update', id: 1, catalog: wire, probes: [], gone: [] },
+    { type: 'update', id: 1, catalog: { kind: 'patch', seq: 2, patch: { services: '[]', tasks: '[]' } }, probes: [], gone: [] },
     { type: 'update', id: 1, catalog: null, probes: [['web', 'yes']], gone: [] },
     { type: 'update', id: 1, catalog: null, probes: [], gone: [42] },
     { type: 'upstreams', id: 1, upstreams: [{ address: '192.0.2.53' }], search: null },
