@@ -22,6 +22,7 @@
 // `api.front` is service api on front. A qualified name answers from its own
 // network only, never from the task's first network.
 import type { Catalog, Family, Service, Task } from '../catalog/types.js';
+import { namesOf } from '../catalog/names.js';
 import { compareText } from '../plan/marks.js';
 import { serves } from '../plan/serving.js';
 import {
@@ -130,18 +131,21 @@ export function buildRecords(catalog: Catalog, node: string, probes: ReadonlyMap
 export function* buildRecordsInSteps(input: RecordsInput): Generator<void, Records, void> {
   const { catalog, node, probes } = input;
   const gone = input.gone ?? NOTHING_GONE;
-  // Everything is read from the catalog before the first yield: the resolver's
-  // copy is patched in place (catalog-patch.ts), so a build must not read it
-  // again later. Whether a task serves reads its service only for local tasks.
+  // The services and tasks are read from the catalog before the first yield:
+  // the resolver's copy is patched in place (catalog-patch.ts), so a build must
+  // not read them again later (networks are never patched).
   const tasks = Object.values(catalog.tasks);
   const services = Object.values(catalog.services);
+  yield;
+  // Whether a task serves reads its service (for local tasks only): from the services as read.
+  const asRead: Catalog = { ...catalog, services: namesOf(services.map((s) => [s.name, s] as const)) };
   const isGone = (task: Task) => task.node === node && gone.has(task.netns);
   const localServing = new Set<string>();
   const localServices = new Set<string>();
   for (const task of tasks) {
     if (task.node !== node) continue;
     if (task.service !== undefined) localServices.add(task.service);
-    if (serves(catalog, task, node, probes) && !isGone(task)) localServing.add(task.name);
+    if (serves(asRead, task, node, probes) && !isGone(task)) localServing.add(task.name);
   }
   yield;
   const views = viewNetworks(catalog, node, tasks, isGone);
