@@ -10,21 +10,33 @@
 // sending it to the plan being ready (the reply of the transaction is not
 // waited for: the watch may see the change first).
 //   sudo node dist/bench/incremental.js [--quick]
-import { fileURLToPath } from 'node:url';
+//
+// --agent: the same changes against ONE real `vipmesh agent` process (the
+// node's host namespace, ingress sandbox and 10 task namespaces made for it),
+// timed from the transaction's reply to the agent's pass line that followed
+// its catalog line; the catalog line is written once DNS has the change
+// (daemon.ts useCatalog), the pass line when the kernel has it. IPVS is kept in
+// memory in the agent (bench/ipvs-in-memory.ts), as bench/cluster.ts does.
+//   sudo node dist/bench/incremental.js --agent [--quick] [--label TEXT]
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Etcd3 } from 'etcd3';
 import { execa } from 'execa';
 import { formatProblems } from '../src/catalog/problems.js';
 import type { Catalog } from '../src/catalog/types.js';
 import type { ValidationResult } from '../src/catalog/validate.js';
 import { type EtcdSource, connectEtcd } from '../src/cluster/connect.js';
-import { entriesOf, objectKey, rootOf } from '../src/cluster/layout.js';
+import { entriesOf, liveKey, objectKey, rootOf } from '../src/cluster/layout.js';
 import { type ClusterSnapshot, listCluster, watchCluster } from '../src/cluster/watch.js';
 import { parseSource } from '../src/cluster/source.js';
 import { forgetPlans, lastPlanPath, planNode, planNodeFromScratch } from '../src/plan/index.js';
 import type { NodeFacts } from '../src/plan/types.js';
+import { type LogLine, startAgentProcess } from '../test/helpers/agent.js';
 import { type EtcdCluster, startEtcd } from '../test/helpers/etcd.js';
 import { Undo, ms, percentile } from './agent.js';
-import { machine, median } from './lab.js';
+import { createLab, machine, median, requireRoot } from './lab.js';
 import { NODE, type SyntheticCatalog, serviceName, syntheticCatalog } from './synthetic.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -216,7 +228,133 @@ export async function runIncrementalBench(options: IncrementalBenchOptions = {})
   }
 }
 
+// ---------------------------------------------------------------- one real agent
+
+const IPVS_HOOK = pathToFileURL(fileURLToPath(new URL('./ipvs-in-memory.js', import.meta.url))).href;
+const timeOf = (l: LogLine) => Date.parse(String(l['time']));
+const AGENT_START_MS = 300_000;
+const AGENT_CHANGE_MS = 60_000;
+const LOCAL_TASKS = 10;
+
+interface AgentSample {
+  readonly kind: Kind;
+  /** Reply of the transaction → the catalog line (seen, validated, DNS updated). */
+  readonly catalogMs: number;
+  /** Catalog line → the pass started (its line's time less its duration). */
+  readonly waitMs: number;
+  readonly passMs: number;
+  /** Reply → the pass line. */
+  readonly totalMs: number;
+  readonly validation: string;
+  readonly written: number;
+}
+
+const writtenBy = (pass: LogLine): number => {
+  const w = (pass['written'] ?? {}) as Record<string, number>;
+  return (w['iptables'] ?? 0) + (w['ipvs'] ?? 0) + (w['sysctl'] ?? 0) + (w['conntrack'] ?? 0);
+};
+
+export async function runAgentIncrementalBench(options: { readonly quick?: boolean; readonly label?: string } = {}): Promise<{ markdown: string }> {
+  requireRoot('the agent incremental bench');
+  const s = options.quick === true ? QUICK : FULL;
+  const undo = new Undo();
+  try {
+    const load0 = (await execa('cat', ['/proc/loadavg'])).stdout.split(' ').slice(0, 3).join(' ');
+    const etcd: EtcdCluster = await startEtcd(undo, { members: 3 });
+    const prefix = '/vipmesh-bench-incr-agent';
+    const parsed = parseSource(etcd.source(prefix));
+    if (!parsed.ok || parsed.source.kind !== 'etcd') throw new Error('startEtcd gave no etcd source');
+    const client = await connectEtcd(parsed.source as EtcdSource);
+    undo.after(() => client.close());
+    const lab = createLab('vbi');
+    undo.after(() => lab.close());
+    const dir = mkdtempSync(join(tmpdir(), 'vipmesh-incrbench-'));
+    undo.after(() => rmSync(dir, { recursive: true, force: true }));
+    const [host, sbox, ...taskSpaces] = await lab.add(['h', 's', ...Array.from({ length: LOCAL_TASKS }, (_, k) => `t${k}`)]);
+    for (const path of [host!, sbox!, ...taskSpaces]) await execa('ip', ['-n', path.slice('/run/netns/'.length), 'link', 'set', 'lo', 'up']);
+    const raw = syntheticCatalog({
+      services: s.services, tasksPerService: s.tasksPerService, networks: 10, localTasks: LOCAL_TASKS,
+      hostNetns: host!, sandboxNetns: sbox!, localNetns: (k) => taskSpaces[k]!,
+    });
+    const entries = [...entriesOf(prefix, raw)];
+    for (let i = 0; i < entries.length; i += 5000) {
+      await client.kv.txn({
+        compare: [], failure: [],
+        success: entries.slice(i, i + 5000).map(([key, value]) => ({ request_put: { key: Buffer.from(key), value: Buffer.from(value) } })),
+      });
+    }
+    for (const name of Object.keys(raw.nodes)) if (name !== NODE) await client.put(liveKey(prefix, name)).value('bench');
+
+    const started = Date.now();
+    const agent = startAgentProcess(undo, [
+      '-c', etcd.source(prefix), '--node', NODE, '--listen', '127.0.0.1:0', '--sync-period', '30s', '--min-sync-period', '1s', '--upstream', '127.0.0.1:9',
+    ], { VIPMESH_RUN_DIR: join(dir, 'run'), NODE_OPTIONS: `--import=${IPVS_HOOK}` });
+    await agent.line('the agent ready', (l) => l.event === 'ready', 0, AGENT_START_MS);
+    await agent.line('the lease held', (l) => l.event === 'lease' && l['state'] === 'held', 0, AGENT_START_MS);
+    const startMs = Date.now() - started;
+    // Settled: no line for 3 s.
+    for (let count = -1; count !== agent.lines.length;) {
+      count = agent.lines.length;
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+    }
+    process.stderr.write(`incremental bench: the agent is up in ${ms(startMs)}\n`);
+
+    const samples: AgentSample[] = [];
+    let failures = 0;
+    for (let i = 0; i < s.changes; i++) {
+      const change = changeAt(prefix, raw, s, i);
+      const from = agent.lines.length;
+      if (change.value === undefined) await client.delete().key(change.key);
+      else await client.put(change.key).value(change.value);
+      const replied = Date.now();
+      const line = await agent.line(`the catalog line of change ${i}`, (l) => l.event === 'catalog', from, AGENT_CHANGE_MS);
+      if (line['valid'] !== true) throw new Error(`change ${i}: the catalog was refused: ${JSON.stringify(line['problems'])}`);
+      const after = agent.lines.indexOf(line) + 1;
+      const pass = await agent.line(`the pass of change ${i}`, (l) => l.event === 'pass' && ((l['triggers'] as string[] | undefined) ?? []).includes('catalog'), after, AGENT_CHANGE_MS);
+      failures += ((pass['failures'] as unknown[] | undefined) ?? []).length + (pass['error'] === undefined ? 0 : 1);
+      const passMs = Number(pass['durationMs']);
+      samples.push({
+        kind: change.kind, catalogMs: timeOf(line) - replied, waitMs: timeOf(pass) - passMs - timeOf(line), passMs, totalMs: timeOf(pass) - replied,
+        validation: String(line['validation'] ?? '?'), written: writtenBy(pass),
+      });
+      process.stderr.write(`incremental bench: agent, ${change.kind}: ${ms(samples.at(-1)!.totalMs)} (catalog line ${ms(samples.at(-1)!.catalogMs)}, pass ${ms(passMs)})\n`);
+      // The runner allows a burst of 2 passes, then one per --min-sync-period: a change a second stays single.
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+    }
+    agent.child.kill('SIGTERM');
+    await agent.exited;
+    await client.delete().prefix(rootOf(prefix));
+    const load1 = (await execa('cat', ['/proc/loadavg'])).stdout.split(' ').slice(0, 3).join(' ');
+    const p = (f: (x: AgentSample) => number, q: number) => percentile(samples.map(f), q);
+    const paths = [...new Set(samples.map((x) => x.validation))].map((v) => `${v} ${samples.filter((x) => x.validation === v).length}`).join(', ');
+    const label = options.label ?? 'this tree';
+    const out = [
+      `One real \`vipmesh agent\` (${label}) for ${NODE} (its host namespace, ingress sandbox and ${LOCAL_TASKS} task namespaces), `
+        + `\`-c etcd://…/PREFIX --sync-period 30s --min-sync-period 1s\`, on ${s.services.toLocaleString('en')} services × ${s.tasksPerService} tasks over 10 networks `
+        + `(${entries.length.toLocaleString('en')} keys) in a 3-member etcd on loopback, remote tasks on 9 other nodes kept live. `
+        + `${s.changes} single changes (${KINDS.join(', ')}, in turn), a second apart, timed from the transaction's reply to the agent's \`event:"pass"\` line; `
+        + 'the `event:"catalog"` line is written once the change is validated and DNS has it. IPVS in memory in the agent.',
+      '',
+      '| agent | changes | **reply → pass line, p50** | **p99** | max | reply → catalog line (seen, validated, DNS), p50 / p99 | catalog line → pass start, p50 | pass, p50 / p99 | validation | failures |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---|---:|',
+      `| ${label} | ${samples.length} | **${ms(p((x) => x.totalMs, 0.5))}** | **${ms(p((x) => x.totalMs, 0.99))}** | ${ms(Math.max(...samples.map((x) => x.totalMs)))} | `
+        + `${ms(p((x) => x.catalogMs, 0.5))} / ${ms(p((x) => x.catalogMs, 0.99))} | ${ms(p((x) => x.waitMs, 0.5))} | ${ms(p((x) => x.passMs, 0.5))} / ${ms(p((x) => x.passMs, 0.99))} | ${paths} | ${failures} |`,
+      '',
+      `Agent up (list, validate, first pass) in ${ms(startMs)}. Load average before: ${load0}; after: ${load1}. Machine: ${await machine()}, Node ${process.version}. Reproduce with:`,
+      '', '```sh', `npm run build && sudo node dist/bench/incremental.js --agent${options.quick === true ? ' --quick' : ''}`, '```',
+    ];
+    return { markdown: out.join('\n') };
+  } finally {
+    await undo.run();
+  }
+}
+
 if (process.argv[1] === SELF) {
-  const { markdown } = await runIncrementalBench({ quick: process.argv.includes('--quick') });
+  const quick = process.argv.includes('--quick');
+  const at = process.argv.indexOf('--label');
+  const label = at > 0 ? process.argv[at + 1] : undefined;
+  const { markdown } = process.argv.includes('--agent')
+    ? await runAgentIncrementalBench({ quick, ...(label === undefined ? {} : { label }) })
+    : await runIncrementalBench({ quick });
   process.stdout.write(markdown + '\n');
 }

@@ -55,6 +55,55 @@ function parseArray(text: string, what: string): Record<string, unknown>[] {
   return value;
 }
 
+const serviceOf = (service: Record<string, unknown>): Service =>
+  ({ ...service, vips: record<string>(service['vips'], 'a service\'s vips') }) as unknown as Service;
+const taskOf = (task: Record<string, unknown>): Task =>
+  ({ ...task, addresses: record<string>(task['addresses'], 'a task\'s addresses') }) as unknown as Task;
+
+/**
+ * Some services and tasks put or deleted, on top of the catalog the worker
+ * holds (catalog-patch.ts): what goes over when the agent's catalog was derived
+ * from the one sent before by such a change (catalog/change.ts), instead of the
+ * whole catalog again. Networks and nodes are unchanged.
+ */
+export interface PatchWire {
+  /** `[name, value or null (deleted)][]` as JSON, services then tasks. */
+  readonly services: string;
+  readonly tasks: string;
+}
+
+export interface DecodedPatch {
+  readonly services: ReadonlyMap<string, Service | undefined>;
+  readonly tasks: ReadonlyMap<string, Task | undefined>;
+}
+
+export function encodePatch(catalog: Catalog, services: Iterable<string>, tasks: Iterable<string>): PatchWire {
+  return {
+    services: JSON.stringify([...services].map((name) => [name, catalog.services[name] ?? null])),
+    tasks: JSON.stringify([...tasks].map((name) => [name, catalog.tasks[name] ?? null])),
+  };
+}
+
+function entries<T>(text: string, what: string, of: (value: Record<string, unknown>) => T & { readonly name: string }): Map<string, T | undefined> {
+  const value: unknown = JSON.parse(text);
+  if (!Array.isArray(value)) throw new Error(`catalog patch: the ${what} are not a list`);
+  const out = new Map<string, T | undefined>();
+  for (const entry of value) {
+    if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== 'string' || !(entry[1] === null || isObject(entry[1]))) {
+      throw new Error(`catalog patch: a ${what} entry is not [name, object or null]`);
+    }
+    const decoded = entry[1] === null ? undefined : of(entry[1]);
+    if (decoded !== undefined && decoded.name !== entry[0]) throw new Error(`catalog patch: ${what} ${entry[0]} has another name inside`);
+    out.set(entry[0], decoded);
+  }
+  return out;
+}
+
+/** Throws on text that encodePatch did not make. */
+export function decodePatch(wire: PatchWire): DecodedPatch {
+  return { services: entries(wire.services, 'services', serviceOf), tasks: entries(wire.tasks, 'tasks', taskOf) };
+}
+
 /** decodeCatalog in steps: one yield per chunk (see runInSteps). Throws on text that encodeCatalog did not make. */
 export function* decodeCatalogInSteps(wire: CatalogWire): Generator<void, Catalog, void> {
   const head: unknown = JSON.parse(wire.head);
@@ -65,7 +114,7 @@ export function* decodeCatalogInSteps(wire: CatalogWire): Generator<void, Catalo
   for (const text of wire.services) {
     yield;
     for (const service of parseArray(text, 'a service chunk')) {
-      const entry = { ...service, vips: record<string>(service['vips'], 'a service\'s vips') } as unknown as Service;
+      const entry = serviceOf(service);
       services[entry.name] = entry;
     }
   }
@@ -73,7 +122,7 @@ export function* decodeCatalogInSteps(wire: CatalogWire): Generator<void, Catalo
   for (const text of wire.tasks) {
     yield;
     for (const task of parseArray(text, 'a task chunk')) {
-      const entry = { ...task, addresses: record<string>(task['addresses'], 'a task\'s addresses') } as unknown as Task;
+      const entry = taskOf(task);
       tasks[entry.name] = entry;
     }
   }

@@ -10,12 +10,13 @@
 // it is another object than the one sent last: an update of probes or gone
 // namespaces costs a few small arrays.
 import { Worker } from 'node:worker_threads';
+import { derivationOf } from '../catalog/change.js';
 import type { Catalog } from '../catalog/types.js';
 import type { ResolverPorts } from '../kernel/netns-sockets.js';
 import { runDir as defaultRunDir } from '../state/runtime.js';
 import { OUTCOMES } from './answer.js';
-import { encodeCatalog } from './catalog-wire.js';
-import { type DnsCounters, type Request, type RequestType, type WorkerConfig, type WorkerMessage, isWorkerMessage } from './protocol.js';
+import { encodeCatalog, encodePatch, type PatchWire } from './catalog-wire.js';
+import { type CatalogUpdate, type DnsCounters, type Request, type RequestType, type WorkerConfig, type WorkerMessage, isWorkerMessage } from './protocol.js';
 import type { ServeLimits } from './serve.js';
 import type { Log, SyncReport } from './service.js';
 import type { Outcome, Upstream } from './types.js';
@@ -109,6 +110,29 @@ export interface ResolverHost {
   stop(): Promise<void>;
 }
 
+/** How many derivations back patchOf looks for the catalog sent last. */
+const MAX_DERIVATIONS = 64;
+
+/**
+ * `catalog` as a patch on `base`, when it was derived from it by changes to
+ * services and tasks (catalog/change.ts: networks and nodes are the same
+ * objects); undefined otherwise (send it whole).
+ */
+export function patchOf(base: Catalog, catalog: Catalog): PatchWire | undefined {
+  if (catalog.networks !== base.networks || catalog.nodes !== base.nodes) return undefined;
+  const services = new Set<string>();
+  const tasks = new Set<string>();
+  let at = catalog;
+  for (let steps = 0; at !== base; steps++) {
+    const derivation = derivationOf(at);
+    if (derivation === undefined || steps >= MAX_DERIVATIONS) return undefined;
+    for (const name of derivation.services) services.add(name);
+    for (const name of derivation.tasks) tasks.add(name);
+    at = derivation.parent;
+  }
+  return encodePatch(catalog, services, tasks);
+}
+
 const WORKER = new URL('./worker-thread.js', import.meta.url);
 const STOP_TIMEOUT_MS = 3_000; // SPEC §5: the agent exits within 5 s of SIGTERM
 
@@ -162,8 +186,9 @@ export async function startResolverHost(options: ResolverHostOptions): Promise<R
   const queries = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
   let forwards = 0;
   let forwardSeconds = 0;
-  /** The catalog the worker has (or is decoding): not sent again. */
-  let sentCatalog: Catalog | undefined;
+  /** The catalog the worker has (or is decoding) and its number: not sent again, and the base of a patch. */
+  let sent: { readonly catalog: Catalog; readonly seq: number } | undefined;
+  let nextSeq = 1;
 
   let settleStart: { resolve: () => void; reject: (error: Error) => void } | undefined;
   const started = new Promise<void>((resolve, reject) => (settleStart = { resolve, reject }));
@@ -292,17 +317,30 @@ export async function startResolverHost(options: ResolverHostOptions): Promise<R
 
   return {
     async update(catalog, probes, gone) {
-      const wire = catalog === sentCatalog ? null : encodeCatalog(catalog);
-      const reply = ask('update', { catalog: wire, probes: [...probes], gone: [...gone] }, updateTimeoutMs, false);
-      sentCatalog = catalog;
+      const body = { probes: [...probes], gone: [...gone] };
+      const send = async (sending: CatalogUpdate | null): Promise<SyncReport> => {
+        const reply = ask('update', { catalog: sending, ...body }, updateTimeoutMs, false);
+        if (sending !== null) sent = { catalog, seq: sending.seq };
+        try {
+          const message = await reply;
+          if (message.type !== 'synced') throw new ResolverHostError('failed', `resolver update: answered ${message.type}`);
+          return message.report;
+        } catch (error) {
+          // The worker may not hold this catalog: send it whole next time.
+          if (sending !== null && sent?.catalog === catalog) sent = undefined;
+          throw error;
+        }
+      };
+      if (catalog === sent?.catalog) return send(null);
+      const patch = sent === undefined ? undefined : patchOf(sent.catalog, catalog);
+      if (patch === undefined || sent === undefined) return send({ kind: 'whole', seq: nextSeq++, wire: encodeCatalog(catalog) });
       try {
-        const message = await reply;
-        if (message.type !== 'synced') throw new ResolverHostError('failed', `resolver update: answered ${message.type}`);
-        return message.report;
+        return await send({ kind: 'patch', seq: nextSeq++, base: sent.seq, patch });
       } catch (error) {
-        // The worker may not hold this catalog: send it whole next time.
-        if (wire !== null && sentCatalog === catalog) sentCatalog = undefined;
-        throw error;
+        // Refused (the worker lost its base: a decode that failed); the worker is still there, so send it whole.
+        if (!(error instanceof ResolverHostError) || error.kind !== 'failed') throw error;
+        log('warn', `resolver: a catalog patch was refused (${error.message}); sending the catalog whole`);
+        return send({ kind: 'whole', seq: nextSeq++, wire: encodeCatalog(catalog) });
       }
     },
     async setUpstreams(next, nextSearch) {

@@ -4,7 +4,7 @@
 // speaks unasked: `synced` with a null id after a sync it ran on its own (a
 // retry, a namespace found gone), `counters` batches, and `log` lines.
 import type { ResolverPorts } from '../kernel/netns-sockets.js';
-import type { CatalogWire } from './catalog-wire.js';
+import type { CatalogWire, PatchWire } from './catalog-wire.js';
 import type { ServeLimits } from './serve.js';
 import type { LogLevel, SyncReport } from './service.js';
 import type { Outcome, Upstream } from './types.js';
@@ -26,12 +26,21 @@ export interface WorkerConfig {
   readonly countersIntervalMs: number;
 }
 
+/**
+ * A catalog for the worker: whole, or as a patch on top of the one the host
+ * sent as `base` (each catalog sent has the next `seq`). A worker that does not
+ * hold `base` refuses the patch, and the host sends the catalog whole.
+ */
+export type CatalogUpdate =
+  | { readonly kind: 'whole'; readonly seq: number; readonly wire: CatalogWire }
+  | { readonly kind: 'patch'; readonly seq: number; readonly base: number; readonly patch: PatchWire };
+
 export type Request =
   /** New input. `catalog` is null when the catalog is the one sent last (only probes or gone namespaces changed). */
   | {
       readonly type: 'update';
       readonly id: number;
-      readonly catalog: CatalogWire | null;
+      readonly catalog: CatalogUpdate | null;
       readonly probes: readonly (readonly [string, boolean])[];
       readonly gone: readonly string[];
     }
@@ -70,13 +79,18 @@ const isUpstreams = (value: unknown): value is Upstream[] =>
   Array.isArray(value) && value.every((u) => isObject(u) && typeof u['address'] === 'string' && isId(u['port']));
 const isWire = (value: unknown): value is CatalogWire =>
   isObject(value) && typeof value['head'] === 'string' && isStrings(value['services']) && isStrings(value['tasks']);
+const isPatch = (value: unknown): value is PatchWire =>
+  isObject(value) && typeof value['services'] === 'string' && typeof value['tasks'] === 'string';
+const isCatalogUpdate = (value: unknown): value is CatalogUpdate =>
+  isObject(value) && isId(value['seq']) &&
+  ((value['kind'] === 'whole' && isWire(value['wire'])) || (value['kind'] === 'patch' && isId(value['base']) && isPatch(value['patch'])));
 
 export function isRequest(value: unknown): value is Request {
   if (!isObject(value) || !isId(value['id'])) return false;
   switch (value['type']) {
     case 'update':
       return (
-        (value['catalog'] === null || isWire(value['catalog'])) &&
+        (value['catalog'] === null || isCatalogUpdate(value['catalog'])) &&
         Array.isArray(value['probes']) &&
         value['probes'].every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && typeof p[1] === 'boolean') &&
         isStrings(value['gone'])

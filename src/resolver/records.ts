@@ -21,7 +21,8 @@
 // (`api.front.front` is that VIP then); where the task `api.front` is not visible,
 // `api.front` is service api on front. A qualified name answers from its own
 // network only, never from the task's first network.
-import type { Catalog, Family, Task } from '../catalog/types.js';
+import type { Catalog, Family, Service, Task } from '../catalog/types.js';
+import { namesOf } from '../catalog/names.js';
 import { compareText } from '../plan/marks.js';
 import { serves } from '../plan/serving.js';
 import {
@@ -130,9 +131,23 @@ export function buildRecords(catalog: Catalog, node: string, probes: ReadonlyMap
 export function* buildRecordsInSteps(input: RecordsInput): Generator<void, Records, void> {
   const { catalog, node, probes } = input;
   const gone = input.gone ?? NOTHING_GONE;
+  // The services and tasks are read from the catalog before the first yield:
+  // the resolver's copy is patched in place (catalog-patch.ts), so a build must
+  // not read them again later (networks are never patched).
   const tasks = Object.values(catalog.tasks);
+  const services = Object.values(catalog.services);
   yield;
+  // Whether a task serves reads its service (for local tasks only): from the services as read.
+  const asRead: Catalog = { ...catalog, services: namesOf(services.map((s) => [s.name, s] as const)) };
   const isGone = (task: Task) => task.node === node && gone.has(task.netns);
+  const localServing = new Set<string>();
+  const localServices = new Set<string>();
+  for (const task of tasks) {
+    if (task.node !== node) continue;
+    if (task.service !== undefined) localServices.add(task.service);
+    if (serves(asRead, task, node, probes) && !isGone(task)) localServing.add(task.name);
+  }
+  yield;
   const views = viewNetworks(catalog, node, tasks, isGone);
   const needed = new Set<string>();
   for (const networks of views.values()) for (const network of networks) needed.add(network);
@@ -146,10 +161,17 @@ export function* buildRecordsInSteps(input: RecordsInput): Generator<void, Recor
       name, family: network.family, names: new Map(), suffix: `.${name.toLowerCase()}`, qualified: null, reverse: new Map(), ptrCache: new Map(),
     });
   }
+  const basis: Basis = { node, tables, members: new Map(), localServices, merged: false };
+  const add = (table: NetworkTable, key: string, records: readonly LocalRecord[]): void => {
+    const existing = table.names.get(key);
+    // Validation rejects names that collide; should one slip through, both answer (as Docker merges).
+    if (existing !== undefined) basis.merged = true;
+    table.names.set(key, existing === undefined ? records : [...existing, ...records]);
+  };
   yield;
 
   // service → network → its serving tasks' address records there (in catalog order: answers are shuffled)
-  const taskRecords = new Map<string, Map<string, LocalRecord[]>>();
+  const taskRecords = basis.members;
   for (let i = 0; i < tasks.length; i++) {
     if (i % STEP === STEP - 1) yield;
     const task = tasks[i]!;
@@ -158,42 +180,28 @@ export function* buildRecordsInSteps(input: RecordsInput): Generator<void, Recor
       const table = tables.get(networkName);
       if (table === undefined) continue;
       if (taskKey === undefined) {
-        if (!serves(catalog, task, node, probes) || isGone(task)) break;
+        if (!(task.node === node ? localServing.has(task.name) : servesRemote(task))) break;
         taskKey = task.name.toLowerCase();
       }
       const record = addressRecord(task.addresses[networkName]!);
       if (record === null) continue;
       add(table, taskKey, [record]);
-      addReverse(table, record, task.name);
+      if (!addReverse(table, record, task.name)) basis.merged = true;
       if (task.service === undefined) continue;
-      let byNetwork = taskRecords.get(task.service);
-      if (byNetwork === undefined) taskRecords.set(task.service, (byNetwork = new Map()));
-      const list = byNetwork.get(networkName);
-      if (list === undefined) byNetwork.set(networkName, [record]);
-      else list.push(record);
+      member(taskRecords, task.service, networkName).set(task.name, record);
     }
   }
 
-  const services = Object.values(catalog.services);
   for (let i = 0; i < services.length; i++) {
     if (i % STEP === STEP - 1) yield;
     const service = services[i]!;
-    const serviceKeys = [service.name, ...service.aliases].map((n) => n.toLowerCase());
-    // tasks.<alias> too: an alias stands for the service in every name it has.
-    const tasksKeys = serviceKeys.map((n) => `tasks.${n}`);
     for (const networkName of service.networks) {
       const table = tables.get(networkName);
       if (table === undefined) continue;
-      const serving = taskRecords.get(service.name)?.get(networkName) ?? [];
-      for (const key of tasksKeys) add(table, key, serving);
-      let answers: readonly LocalRecord[] = serving;
-      if (service.endpointMode === 'vip') {
-        const vip = service.vips[networkName];
-        const record = vip === undefined ? null : addressRecord(vip);
-        answers = record === null ? [] : [record];
-        if (record !== null) addReverse(table, record, service.name);
+      for (const [key, records, vip] of serviceEntries(service, networkName, taskRecords)) {
+        add(table, key, records);
+        if (vip !== undefined && !addReverse(table, vip, service.name)) basis.merged = true;
       }
-      for (const key of serviceKeys) add(table, key, answers);
     }
   }
 
@@ -201,9 +209,59 @@ export function* buildRecordsInSteps(input: RecordsInput): Generator<void, Recor
   for (const [netns, networks] of views) {
     viewTables.set(netns, networks.flatMap((n) => tables.get(n) ?? []));
   }
+  return new Snapshot(viewTables, statsOf(viewTables.size, tables), basis);
+}
+
+/** What a snapshot was built from, kept so that a change can patch it (patchRecords). */
+interface Basis {
+  readonly node: string;
+  readonly tables: ReadonlyMap<string, NetworkTable>;
+  /** service → network → serving task → its address record there. */
+  readonly members: Map<string, Map<string, Map<string, LocalRecord>>>;
+  /** Services with a task on this node: their tasks' serving depends on them (healthchecks). */
+  readonly localServices: ReadonlySet<string>;
+  /** Two objects claimed one name or address (an invalid catalog): only a full build knows what answers then. */
+  merged: boolean;
+}
+
+function member(members: Basis['members'], service: string, network: string): Map<string, LocalRecord> {
+  let byNetwork = members.get(service);
+  if (byNetwork === undefined) members.set(service, (byNetwork = new Map()));
+  let tasks = byNetwork.get(network);
+  if (tasks === undefined) byNetwork.set(network, (tasks = new Map()));
+  return tasks;
+}
+
+/** A remote task serves on the catalog's word alone (serving.ts). */
+const servesRemote = (task: Task): boolean => task.state === 'running' && task.health !== 'unhealthy';
+
+/**
+ * The keys a service owns on one network: `tasks.<name>` and `tasks.<alias>`
+ * (its serving tasks), then its name and aliases (its VIP, or the tasks for
+ * dnsrr); the third item of a name's entry is the VIP's record, for PTR.
+ */
+function serviceEntries(service: Service, network: string, members: Basis['members']): [string, readonly LocalRecord[], LocalRecord | undefined][] {
+  const serviceKeys = [service.name, ...service.aliases].map((n) => n.toLowerCase());
+  const tasks = members.get(service.name)?.get(network);
+  const serving: readonly LocalRecord[] = tasks === undefined ? [] : [...tasks.values()];
+  // tasks.<alias> too: an alias stands for the service in every name it has.
+  const out: [string, readonly LocalRecord[], LocalRecord | undefined][] = serviceKeys.map((n) => [`tasks.${n}`, serving, undefined]);
+  let answers: readonly LocalRecord[] = serving;
+  let vip: LocalRecord | undefined;
+  if (service.endpointMode === 'vip') {
+    const address = service.vips[network];
+    const record = address === undefined ? null : addressRecord(address);
+    answers = record === null ? [] : [record];
+    if (record !== null) vip = record;
+  }
+  for (const key of serviceKeys) out.push([key, answers, vip]);
+  return out;
+}
+
+function statsOf(views: number, tables: ReadonlyMap<string, NetworkTable>): RecordsStats {
   let names = 0;
   for (const table of tables.values()) names += table.names.size + table.reverse.size;
-  return new Snapshot(viewTables, { views: viewTables.size, networks: tables.size, names });
+  return { views, networks: tables.size, names };
 }
 
 const NOTHING_GONE: ReadonlySet<string> = new Set();
@@ -239,16 +297,12 @@ function addressRecord(address: string): LocalRecord | null {
   return { type: wire.length === 16 ? TYPE_A : TYPE_AAAA, data: address, wire };
 }
 
-function add(table: NetworkTable, key: string, records: readonly LocalRecord[]): void {
-  const existing = table.names.get(key);
-  // Validation rejects names that collide; should one slip through, both answer (as Docker merges).
-  table.names.set(key, existing === undefined ? records : [...existing, ...records]);
-}
-
-function addReverse(table: NetworkTable, record: LocalRecord, owner: string): void {
+/** False when another owner has the address already (it keeps it). */
+function addReverse(table: NetworkTable, record: LocalRecord, owner: string): boolean {
   const key = addressKey(record);
-  if (table.reverse.has(key)) return; // an address is unique on a network; the first claim wins
+  if (table.reverse.has(key)) return table.reverse.get(key) === owner; // an address is unique on a network; the first claim wins
   table.reverse.set(key, owner);
+  return true;
 }
 
 /**
@@ -288,8 +342,10 @@ class Snapshot implements Records {
   readonly namespaces: readonly string[];
 
   constructor(
-    private readonly views: ReadonlyMap<string, readonly NetworkTable[]>,
+    readonly views: ReadonlyMap<string, readonly NetworkTable[]>,
     readonly stats: RecordsStats,
+    /** Undefined for the empty snapshot. */
+    readonly basis?: Basis,
   ) {
     this.namespaces = [...views.keys()].sort(compareText);
   }
@@ -392,3 +448,190 @@ function normalise(name: string): string {
 
 /** The snapshot before the first catalog: no views, every query from any namespace is dropped. */
 export const EMPTY_RECORDS: Records = new Snapshot(new Map(), { views: 0, networks: 0, names: 0 });
+
+/**
+ * One change between the catalog a snapshot was built from and the next: the
+ * changed services and tasks as they were before (undefined: not there). Their
+ * values now are the next catalog's. Networks and nodes are the same.
+ */
+export interface RecordsChange {
+  readonly services: ReadonlyMap<string, Service | undefined>;
+  readonly tasks: ReadonlyMap<string, Task | undefined>;
+}
+
+/** More changed objects than this: a full build in steps, rather than one patch that holds the loop. */
+export const PATCH_LIMIT = 2000;
+
+/**
+ * The snapshot of `catalog`, made by patching `previous` (built from the
+ * catalog before `change`, with the same probes and gone namespaces) in place:
+ * only the names and reverse entries of the changed services and tasks, and the
+ * names of the services whose serving tasks changed, are made again. `previous`
+ * must not answer anything afterwards (its tables are the new snapshot's).
+ *
+ * Undefined — nothing touched — when a patch could not be sure to equal a full
+ * build: a change to a task of this node or to a service one of them belongs to
+ * (views, probes, healthchecks), a snapshot or change where two objects claim
+ * one name or address (a full build merges them), or a change too big to make
+ * in one go. test/unit/resolver/records-patch.test.ts holds patches equal to
+ * full builds on random change sequences.
+ */
+export function patchRecords(previous: Records, catalog: Catalog, change: RecordsChange): Records | undefined {
+  if (!(previous instanceof Snapshot) || previous.basis === undefined || previous.basis.merged) return undefined;
+  if (change.services.size + change.tasks.size > PATCH_LIMIT) return undefined;
+  const basis = previous.basis;
+  const { node, tables, members } = basis;
+  for (const [name, before] of change.tasks) {
+    const after = catalog.tasks[name];
+    if (before?.node === node || after?.node === node) return undefined;
+  }
+  for (const name of change.services.keys()) if (basis.localServices.has(name)) return undefined;
+
+  // What the changed objects held before (removed) and will hold (added), checked before anything is touched.
+  const taskEntries = (task: Task | undefined): [NetworkTable, string, LocalRecord][] => {
+    if (task === undefined || !servesRemote(task)) return [];
+    const out: [NetworkTable, string, LocalRecord][] = [];
+    for (const network in task.addresses) {
+      const table = tables.get(network);
+      if (table === undefined) continue;
+      const record = addressRecord(task.addresses[network]!);
+      if (record !== null) out.push([table, network, record]);
+    }
+    return out;
+  };
+  const serviceNetworks = (service: Service | undefined): NetworkTable[] =>
+    service === undefined ? [] : service.networks.flatMap((n) => tables.get(n) ?? []);
+  const serviceKeys = (service: Service): string[] => {
+    const names = [service.name, ...service.aliases].map((n) => n.toLowerCase());
+    return [...names.map((n) => `tasks.${n}`), ...names];
+  };
+  const vipOf = (service: Service, network: string): LocalRecord | null => {
+    if (service.endpointMode !== 'vip') return null;
+    const address = service.vips[network];
+    return address === undefined ? null : addressRecord(address);
+  };
+
+  const removed = new Set<string>();
+  const removedReverse = new Set<string>();
+  const at = (table: NetworkTable, key: string) => `${table.name}\0${key}`;
+  for (const [name, before] of change.tasks) {
+    for (const [table, , record] of taskEntries(before)) {
+      removed.add(at(table, name.toLowerCase()));
+      if (table.reverse.get(addressKey(record)) === name) removedReverse.add(at(table, addressKey(record)));
+    }
+  }
+  for (const [name, before] of change.services) {
+    if (before === undefined) continue;
+    for (const table of serviceNetworks(before)) {
+      for (const key of serviceKeys(before)) removed.add(at(table, key));
+      const vip = vipOf(before, table.name);
+      if (vip !== null && table.reverse.get(addressKey(vip)) === name) removedReverse.add(at(table, addressKey(vip)));
+    }
+  }
+  const added = new Set<string>();
+  const addedReverse = new Map<string, string>();
+  const claim = (table: NetworkTable, key: string): boolean => {
+    const k = at(table, key);
+    if (added.has(k) || (table.names.has(key) && !removed.has(k))) return false;
+    added.add(k);
+    return true;
+  };
+  const claimReverse = (table: NetworkTable, record: LocalRecord, owner: string): boolean => {
+    const address = addressKey(record);
+    const k = at(table, address);
+    const mine = addedReverse.get(k);
+    if (mine !== undefined) return mine === owner;
+    const holder = table.reverse.get(address);
+    if (holder !== undefined && holder !== owner && !removedReverse.has(k)) return false;
+    addedReverse.set(k, owner);
+    return true;
+  };
+  for (const name of change.tasks.keys()) {
+    for (const [table, , record] of taskEntries(catalog.tasks[name])) {
+      if (!claim(table, name.toLowerCase()) || !claimReverse(table, record, name)) return undefined;
+    }
+  }
+  for (const name of change.services.keys()) {
+    const after = catalog.services[name];
+    if (after === undefined) continue;
+    for (const table of serviceNetworks(after)) {
+      for (const key of serviceKeys(after)) if (!claim(table, key)) return undefined;
+      const vip = vipOf(after, table.name);
+      if (vip !== null && !claimReverse(table, vip, name)) return undefined;
+    }
+  }
+
+  // Sure now: patch. First what the changed objects held before.
+  const set = (table: NetworkTable, key: string, records: readonly LocalRecord[]): void => {
+    table.names.set(key, records);
+    table.qualified?.set(key + table.suffix, records);
+  };
+  const unset = (table: NetworkTable, key: string): void => {
+    table.names.delete(key);
+    table.qualified?.delete(key + table.suffix);
+  };
+  const unsetReverse = (table: NetworkTable, record: LocalRecord, owner: string): void => {
+    const address = addressKey(record);
+    if (table.reverse.get(address) !== owner) return;
+    table.reverse.delete(address);
+    table.ptrCache.delete(address);
+  };
+  /** service → the networks where its serving tasks changed. */
+  const dirty = new Map<string, Set<string>>();
+  const touch = (service: string | undefined, network: string): void => {
+    if (service === undefined) return;
+    let networks = dirty.get(service);
+    if (networks === undefined) dirty.set(service, (networks = new Set()));
+    networks.add(network);
+  };
+  for (const [name, before] of change.tasks) {
+    for (const [table, network, record] of taskEntries(before)) {
+      unset(table, name.toLowerCase());
+      unsetReverse(table, record, name);
+      if (before!.service !== undefined) members.get(before!.service)?.get(network)?.delete(name);
+      touch(before!.service, network);
+    }
+  }
+  for (const [name, before] of change.services) {
+    if (before === undefined) continue;
+    for (const table of serviceNetworks(before)) {
+      for (const key of serviceKeys(before)) unset(table, key);
+      const vip = vipOf(before, table.name);
+      if (vip !== null) unsetReverse(table, vip, name);
+    }
+  }
+  // Then what they hold now.
+  for (const name of change.tasks.keys()) {
+    const task = catalog.tasks[name]!;
+    for (const [table, network, record] of taskEntries(catalog.tasks[name])) {
+      set(table, name.toLowerCase(), [record]);
+      const address = addressKey(record);
+      table.reverse.set(address, name);
+      table.ptrCache.delete(address);
+      if (task.service !== undefined) member(members, task.service, network).set(name, record);
+      touch(task.service, network);
+    }
+  }
+  const place = (service: Service, table: NetworkTable): void => {
+    for (const [key, records, vip] of serviceEntries(service, table.name, members)) {
+      set(table, key, records);
+      if (vip !== undefined) {
+        const address = addressKey(vip);
+        table.reverse.set(address, service.name);
+        table.ptrCache.delete(address);
+      }
+    }
+  };
+  for (const name of change.services.keys()) {
+    const after = catalog.services[name];
+    if (after !== undefined) for (const table of serviceNetworks(after)) place(after, table);
+  }
+  // Services that stayed as they were but whose serving tasks changed: the same keys, new records.
+  for (const [name, networks] of dirty) {
+    if (change.services.has(name)) continue;
+    const service = catalog.services[name];
+    if (service === undefined) continue;
+    for (const table of serviceNetworks(service)) if (networks.has(table.name)) place(service, table);
+  }
+  return new Snapshot(previous.views, statsOf(previous.views.size, tables), basis);
+}

@@ -28,7 +28,8 @@ import type { NamespaceId } from '../kernel/types.js';
 import { runDir as defaultRunDir } from '../state/runtime.js';
 import { type Resolver, createResolver } from './answer.js';
 import { createPortsFile, readPreviousPorts } from './ports-file.js';
-import { EMPTY_RECORDS, type Records, buildRecordsInSteps, localNamespaces } from './records.js';
+import { contentRevision, changeSince } from './catalog-patch.js';
+import { EMPTY_RECORDS, type Records, buildRecordsInSteps, localNamespaces, patchRecords } from './records.js';
 import { createResolvConfs } from './resolv-conf.js';
 import { createScheduler, runInSteps } from './scheduler.js';
 import { type ServeLimits, type Served, serveNamespace } from './serve.js';
@@ -178,7 +179,7 @@ export function createResolverService(options: ResolverServiceOptions): Resolver
   let input: { readonly value: ResolverInput; readonly taken: boolean } | undefined;
   let records: Records = EMPTY_RECORDS;
   /** What `records` was built from: the catalog, and a key of the probes and of every gone namespace. */
-  let built: { readonly catalog: Catalog; readonly key: string } | undefined;
+  let built: { readonly catalog: Catalog; readonly key: string; readonly revision: number } | undefined;
   /** The namespaces to serve for an input (its running local tasks' but the gone), listed once per input. */
   let wanted: { readonly input: ResolverInput; readonly namespaces: ReadonlySet<string> } | undefined;
   const slots = new Map<string, Slot>();
@@ -198,10 +199,15 @@ export function createResolverService(options: ResolverServiceOptions): Resolver
     const gone = new Set([...current.gone, ...foundGone()]);
     const key = JSON.stringify([[...current.probes].sort(), [...gone].sort()]);
     if (built !== undefined && built.catalog === current.catalog && built.key === key) return;
-    const next = await runInSteps(buildRecordsInSteps({ catalog: current.catalog, node: options.node, probes: current.probes, gone }));
+    // Noted before the build's first step reads the records (catalog-patch.ts).
+    const revision = contentRevision(current.catalog);
+    // A catalog patched from the one built, with the same probes and gone: only what changed is made again.
+    const change = built !== undefined && built.key === key ? changeSince(current.catalog, built.catalog, built.revision) : undefined;
+    const next = (change === undefined ? undefined : patchRecords(records, current.catalog, change))
+      ?? await runInSteps(buildRecordsInSteps({ catalog: current.catalog, node: options.node, probes: current.probes, gone }));
     records = next;
-    resolver.setRecords(next); // answers change now; sockets follow
-    built = { catalog: current.catalog, key };
+    resolver.setRecords(next); // answers change now (and the reply cache is emptied); sockets follow
+    built = { catalog: current.catalog, key, revision };
   }
 
   function wantedBy(current: ResolverInput): ReadonlySet<string> {

@@ -39,8 +39,9 @@
 import type { Catalog } from '../catalog/types.js';
 import { createRunner } from '../kernel/exec.js';
 import { OUTCOMES } from './answer.js';
-import { decodeCatalogInSteps } from './catalog-wire.js';
-import { type DnsCounters, type Request, type WorkerConfig, type WorkerMessage, isRequest } from './protocol.js';
+import { applyPatch } from './catalog-patch.js';
+import { decodeCatalogInSteps, decodePatch } from './catalog-wire.js';
+import { type CatalogUpdate, type DnsCounters, type Request, type WorkerConfig, type WorkerMessage, isRequest } from './protocol.js';
 import { runInSteps } from './scheduler.js';
 import { type BindFn, type IdentifyFn, type ResolverService, type SyncReport, createResolverService } from './service.js';
 import type { Outcome } from './types.js';
@@ -56,6 +57,12 @@ export interface WorkerPort {
 export interface WorkerDeps {
   readonly bind?: BindFn;
   readonly identify?: IdentifyFn;
+}
+
+/** The catalog in force and the host's number for it (a patch names the one it applies to). */
+interface Held {
+  readonly seq: number;
+  readonly catalog: Catalog;
 }
 
 /** Forward durations sent at once when this many are waiting, whatever the interval. */
@@ -132,15 +139,22 @@ export async function runResolverWorker(port: WorkerPort, config: WorkerConfig, 
   // Catalogs are decoded one after another, each update on top of the catalog
   // the one before it sent; the service coalesces the syncs they ask for.
   // Never rejects: a catalog that fails to decode leaves the one before it in force.
-  let catalog: Promise<Catalog | undefined> = Promise.resolve(undefined);
+  // A patch applies to the catalog the host sent as its base, or is refused.
+  let catalog: Promise<Held | undefined> = Promise.resolve(undefined);
   let stopping = false;
 
+  const next = async (last: Held | undefined, sent: CatalogUpdate): Promise<Held> => {
+    if (sent.kind === 'whole') return { seq: sent.seq, catalog: await runInSteps(decodeCatalogInSteps(sent.wire)) };
+    if (last?.seq !== sent.base) throw new Error(`a catalog patch on catalog ${sent.base}, but the worker holds ${last === undefined ? 'none' : `catalog ${last.seq}`}`);
+    return { seq: sent.seq, catalog: applyPatch(last.catalog, decodePatch(sent.patch)) };
+  };
+
   async function update(request: Extract<Request, { type: 'update' }>): Promise<void> {
-    const wire = request.catalog;
+    const sent = request.catalog;
     const before = catalog;
-    const mine = before.then((last) => (wire === null ? last : runInSteps(decodeCatalogInSteps(wire))));
+    const mine = before.then((last) => (sent === null ? last : next(last, sent)));
     catalog = mine.catch(() => before);
-    const current = await mine;
+    const current = (await mine)?.catalog;
     if (current === undefined) throw new Error('an update without a catalog, and none was sent before');
     const report = await running.update({ catalog: current, probes: new Map(request.probes), gone: new Set(request.gone) });
     send(synced(request.id, report));

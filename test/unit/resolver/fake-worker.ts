@@ -42,8 +42,11 @@ if (parentPort === null) throw new Error('fake-worker.js runs as a worker thread
 const parent = parentPort;
 // Requests reach the worker through here, so a crash or a hang comes before any answer.
 const relay = new EventEmitter();
-parent.on('message', (message: { type?: string; catalog?: unknown }) => {
-  if (message.type === 'update') parent.postMessage({ type: 'log', level: 'info', message: `fake: an update ${message.catalog === null ? 'without' : 'with'} a catalog` });
+parent.on('message', (message: { type?: string; catalog?: { kind?: string } | null }) => {
+  if (message.type === 'update') {
+    const what = message.catalog === null || message.catalog === undefined ? 'without a catalog' : message.catalog.kind === 'patch' ? 'with a catalog patch' : 'with a catalog';
+    parent.postMessage({ type: 'log', level: 'info', message: `fake: an update ${what}` });
+  }
   if (message.type === read('crash-on')) throw new Error(`fake: crashing on ${message.type}, as asked`);
   if (message.type === read('hang-on')) for (;;);
   relay.emit('message', message);

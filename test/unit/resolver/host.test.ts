@@ -14,6 +14,7 @@ import { CHUNK, decodeCatalog, encodeCatalog } from '../../../src/resolver/catal
 import { type DnsCounters, type ResolverHost, type ResolverHostOptions, ResolverHostError, type SyncReport, startResolverHost } from '../../../src/resolver/host.js';
 import { isRequest, isWorkerMessage } from '../../../src/resolver/protocol.js';
 import { catalogOf } from '../../helpers/catalog.js';
+import { IncrementalCatalog } from '../../../src/catalog/incremental.js';
 import { loadCatalog } from '../../../src/catalog/load.js';
 import { FIXTURES } from '../../helpers/paths.js';
 
@@ -123,7 +124,8 @@ const udpPort = (host: ResolverHost, netns: string): number => {
 test('the protocol: well-formed messages pass the guards, anything else is refused', () => {
   const wire = encodeCatalog(catalogOf(catalogYaml(1)));
   const requests: unknown[] = [
-    { type: 'update', id: 1, catalog: wire, probes: [['web.1.x', true]], gone: ['/run/netns/web1'] },
+    { type: 'update', id: 1, catalog: { kind: 'whole', seq: 1, wire }, probes: [['web.1.x', true]], gone: ['/run/netns/web1'] },
+    { type: 'update', id: 1, catalog: { kind: 'patch', seq: 2, base: 1, patch: { services: '[]', tasks: '[]' } }, probes: [], gone: [] },
     { type: 'update', id: 2, catalog: null, probes: [], gone: [] },
     { type: 'upstreams', id: 3, upstreams: [{ address: '192.0.2.53', port: 53 }], search: null },
     { type: 'upstreams', id: 4, upstreams: [], search: ['corp.test'] },
@@ -134,6 +136,8 @@ test('the protocol: well-formed messages pass the guards, anything else is refus
   const notRequests: unknown[] = [
     null, 'stop', { type: 'stop' }, { type: 'stop', id: 1.5 }, { type: 'reboot', id: 1 },
     { type: 'update', id: 1, catalog: 'yaml', probes: [], gone: [] },
+    { type: 'update', id: 1, catalog: wire, probes: [], gone: [] },
+    { type: 'update', id: 1, catalog: { kind: 'patch', seq: 2, patch: { services: '[]', tasks: '[]' } }, probes: [], gone: [] },
     { type: 'update', id: 1, catalog: null, probes: [['web', 'yes']], gone: [] },
     { type: 'update', id: 1, catalog: null, probes: [], gone: [42] },
     { type: 'upstreams', id: 1, upstreams: [{ address: '192.0.2.53' }], search: null },
@@ -222,6 +226,50 @@ test('the host serves through its worker: ports, answers, a new task, a catalog 
     'info fake: an update without a catalog',
     'info fake: an update with a catalog',
   ]);
+});
+
+test('a catalog derived from the one sent goes as a patch, and answers follow it', { timeout: HANG_MS }, async (t) => {
+  const w = world(t);
+  for (const i of [1, 2]) w.exists(`/run/netns/web${i}`);
+  const host = await w.start();
+  const web = (i: number, node: string, netns: string) => ({ service: 'web', node, netns, addresses: { appnet: `10.0.1.${10 + i}` } });
+  const source = new IncrementalCatalog({
+    networks: [['appnet', { subnet: '10.0.1.0/24' }]],
+    nodes: [['node-1', { address: '192.0.2.11' }], ['node-2', { address: '192.0.2.12' }]],
+    services: [['web', { vips: { appnet: '10.0.1.2' } }]],
+    tasks: [['web.1.x', web(1, 'node-1', '/run/netns/web1')], ['web.2.x', web(2, 'node-1', '/run/netns/web2')]],
+  });
+  assert.ok(source.result.ok);
+  if (!source.result.ok) return;
+  await host.update(source.result.catalog, new Map(), new Set());
+  const port = udpPort(host, '/run/netns/web1');
+  assert.deepEqual(addresses(await ask(port, 'tasks.web')), ['10.0.1.11', '10.0.1.12']);
+
+  // A remote task put, then one of the two taken twice over (two derivations, one patch).
+  const grown = source.apply([{ collection: 'tasks', name: 'web.3.x', value: web(3, 'node-2', '/run/netns/web3') }]);
+  assert.equal(grown.path, 'incremental');
+  assert.ok(grown.result.ok);
+  if (!grown.result.ok) return;
+  await host.update(grown.result.catalog, new Map(), new Set());
+  assert.deepEqual(addresses(await ask(port, 'tasks.web')), ['10.0.1.11', '10.0.1.12', '10.0.1.13']);
+  assert.deepEqual(addresses(await ask(port, 'web.3.x')), ['10.0.1.13']);
+  source.apply([{ collection: 'tasks', name: 'web.3.x', value: { ...web(3, 'node-2', '/run/netns/web3'), addresses: { appnet: '10.0.1.23' } } }]);
+  const moved = source.apply([{ collection: 'tasks', name: 'web.3.x', value: { ...web(3, 'node-2', '/run/netns/web3'), addresses: { appnet: '10.0.1.33' } } }]);
+  assert.ok(moved.result.ok);
+  if (!moved.result.ok) return;
+  await host.update(moved.result.catalog, new Map(), new Set());
+  assert.deepEqual(addresses(await ask(port, 'web.3.x')), ['10.0.1.33']);
+  assert.deepEqual(addresses(await ask(port, 'tasks.web')), ['10.0.1.11', '10.0.1.12', '10.0.1.33']);
+  // A catalog made anew (no derivation) goes whole.
+  await host.update(catalogOf(catalogYaml(2)), new Map(), new Set());
+  assert.deepEqual(addresses(await ask(port, 'tasks.web')), ['10.0.1.11', '10.0.1.12']);
+  assert.deepEqual(w.logs.filter((l) => l.includes('fake: an update')), [
+    'info fake: an update with a catalog',
+    'info fake: an update with a catalog patch',
+    'info fake: an update with a catalog patch',
+    'info fake: an update with a catalog',
+  ]);
+  assert.ok(!w.logs.some((l) => l.includes('refused')), w.logs.join('\n'));
 });
 
 test('gone namespaces: the agent\'s, out of DNS with their sockets closed; one the worker finds, reported on its own', { timeout: HANG_MS }, async (t) => {
