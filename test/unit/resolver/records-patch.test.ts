@@ -10,21 +10,10 @@ import type { Catalog, Network, Service, Task } from '../../../src/catalog/types
 import { applyPatch, changeSince, contentRevision } from '../../../src/resolver/catalog-patch.js';
 import { decodeCatalog, decodePatch, encodeCatalog, encodePatch } from '../../../src/resolver/catalog-wire.js';
 import { buildRecords, type Lookup, patchRecords, type Records } from '../../../src/resolver/records.js';
+import { prng } from '../../helpers/prng.js';
 
 const NODE = 'node-0';
 const QTYPES = [1, 28, 12, 255, 15];
-
-/** mulberry32: a seeded PRNG, so a failure names its seed and can be run again. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NETWORKS: Network[] = [
   { name: 'front', subnet: '10.1.0.0/16', family: 4, ingress: false },
