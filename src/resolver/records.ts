@@ -241,21 +241,31 @@ const servesRemote = (task: Task): boolean => task.state === 'running' && task.h
  * dnsrr); the third item of a name's entry is the VIP's record, for PTR.
  */
 function serviceEntries(service: Service, network: string, members: Basis['members']): [string, readonly LocalRecord[], LocalRecord | undefined][] {
-  const serviceKeys = [service.name, ...service.aliases].map((n) => n.toLowerCase());
+  const names = serviceNames(service);
   const tasks = members.get(service.name)?.get(network);
   const serving: readonly LocalRecord[] = tasks === undefined ? [] : [...tasks.values()];
   // tasks.<alias> too: an alias stands for the service in every name it has.
-  const out: [string, readonly LocalRecord[], LocalRecord | undefined][] = serviceKeys.map((n) => [`tasks.${n}`, serving, undefined]);
-  let answers: readonly LocalRecord[] = serving;
-  let vip: LocalRecord | undefined;
-  if (service.endpointMode === 'vip') {
-    const address = service.vips[network];
-    const record = address === undefined ? null : addressRecord(address);
-    answers = record === null ? [] : [record];
-    if (record !== null) vip = record;
-  }
-  for (const key of serviceKeys) out.push([key, answers, vip]);
+  const out: [string, readonly LocalRecord[], LocalRecord | undefined][] = names.map((n) => [`tasks.${n}`, serving, undefined]);
+  const vip = vipRecord(service, network) ?? undefined;
+  const answers: readonly LocalRecord[] = service.endpointMode === 'vip' ? (vip === undefined ? [] : [vip]) : serving;
+  for (const key of names) out.push([key, answers, vip]);
   return out;
+}
+
+/** A service's name and aliases as keys (lower case). */
+const serviceNames = (service: Service): string[] => [service.name, ...service.aliases].map((n) => n.toLowerCase());
+
+/** Every key a service owns on a network: `tasks.<name>`, `tasks.<alias>`, then its name and aliases. */
+const serviceKeys = (service: Service): string[] => {
+  const names = serviceNames(service);
+  return [...names.map((n) => `tasks.${n}`), ...names];
+};
+
+/** The record of a service's VIP on a network; null for dnsrr, or where it has none. */
+function vipRecord(service: Service, network: string): LocalRecord | null {
+  if (service.endpointMode !== 'vip') return null;
+  const address = service.vips[network];
+  return address === undefined ? null : addressRecord(address);
 }
 
 function statsOf(views: number, tables: ReadonlyMap<string, NetworkTable>): RecordsStats {
@@ -501,15 +511,6 @@ export function patchRecords(previous: Records, catalog: Catalog, change: Record
   };
   const serviceNetworks = (service: Service | undefined): NetworkTable[] =>
     service === undefined ? [] : service.networks.flatMap((n) => tables.get(n) ?? []);
-  const serviceKeys = (service: Service): string[] => {
-    const names = [service.name, ...service.aliases].map((n) => n.toLowerCase());
-    return [...names.map((n) => `tasks.${n}`), ...names];
-  };
-  const vipOf = (service: Service, network: string): LocalRecord | null => {
-    if (service.endpointMode !== 'vip') return null;
-    const address = service.vips[network];
-    return address === undefined ? null : addressRecord(address);
-  };
 
   const removed = new Set<string>();
   const removedReverse = new Set<string>();
@@ -524,7 +525,7 @@ export function patchRecords(previous: Records, catalog: Catalog, change: Record
     if (before === undefined) continue;
     for (const table of serviceNetworks(before)) {
       for (const key of serviceKeys(before)) removed.add(at(table, key));
-      const vip = vipOf(before, table.name);
+      const vip = vipRecord(before, table.name);
       if (vip !== null && table.reverse.get(addressKey(vip)) === name) removedReverse.add(at(table, addressKey(vip)));
     }
   }
@@ -556,7 +557,7 @@ export function patchRecords(previous: Records, catalog: Catalog, change: Record
     if (after === undefined) continue;
     for (const table of serviceNetworks(after)) {
       for (const key of serviceKeys(after)) if (!claim(table, key)) return undefined;
-      const vip = vipOf(after, table.name);
+      const vip = vipRecord(after, table.name);
       if (vip !== null && !claimReverse(table, vip, name)) return undefined;
     }
   }
@@ -596,7 +597,7 @@ export function patchRecords(previous: Records, catalog: Catalog, change: Record
     if (before === undefined) continue;
     for (const table of serviceNetworks(before)) {
       for (const key of serviceKeys(before)) unset(table, key);
-      const vip = vipOf(before, table.name);
+      const vip = vipRecord(before, table.name);
       if (vip !== null) unsetReverse(table, vip, name);
     }
   }
